@@ -1,0 +1,174 @@
+// lowbit — the type-erased, checked API keyed by the GGUF type number.
+//
+// For code that learns the type at run time (a GGUF file). Every entry point validates its
+// arguments and throws lowbit::error (see error.hpp) naming the problem.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "backend/scalar.hpp"
+#include "error.hpp"
+#include "format/type_id.hpp"
+#include "formats/registry.hpp"
+
+namespace lowbit {
+
+/// One row of the runtime table: what the type is and the kernels that serve it.
+struct type_ops {
+    const type_layout* layout = nullptr;
+    type_id partner = type_id::f32;
+    bool rejects_non_finite = false; ///< quantized types: NaN/Inf cannot be encoded
+    void (*quantize_row)(const float* x, void* y, std::int64_t n, const float* imatrix) = nullptr;
+    void (*dequantize_row)(const void* x, float* y, std::int64_t n) = nullptr;
+    float (*dot)(const void* x, const void* y, std::int64_t n) = nullptr;
+};
+
+namespace detail {
+
+template <class F, class B>
+type_ops make_ops() {
+    using block = typename F::block;
+    type_ops ops;
+    ops.layout = find_layout(F::id);
+    ops.rejects_non_finite = ops.layout->quantized;
+    ops.partner = F::partner::id;
+    if constexpr (has_quantize_kernel<F, B>)
+        ops.quantize_row = [](const float* x, void* y, std::int64_t n, const float* w) {
+            kernels<F, B>::quantize_row(x, static_cast<block*>(y), n, w);
+        };
+    if constexpr (has_dequantize_kernel<F, B>)
+        ops.dequantize_row = [](const void* x, float* y, std::int64_t n) {
+            kernels<F, B>::dequantize_row(static_cast<const block*>(x), y, n);
+        };
+    if constexpr (has_dot_kernel<F, B>)
+        ops.dot = [](const void* x, const void* y, std::int64_t n) {
+            return kernels<F, B>::dot(static_cast<const block*>(x), static_cast<const typename F::partner::block*>(y), n);
+        };
+    return ops;
+}
+
+inline constexpr std::size_t table_size = 64; // > every GGUF type number
+
+template <class... F>
+std::array<type_ops, table_size> build_table(format_list<F...>) {
+    std::array<type_ops, table_size> table{};
+    ((table[static_cast<std::size_t>(F::id)] = make_ops<F, backend::scalar>()), ...);
+    return table;
+}
+
+inline const std::array<type_ops, table_size>& ops_table() {
+    static const auto table = build_table(implemented_formats{});
+    return table;
+}
+
+inline std::string describe(type_id t) {
+    const auto* l = find_layout(t);
+    return l ? std::string(l->name) : "type #" + std::to_string(static_cast<std::uint32_t>(t));
+}
+
+inline const type_ops& require(type_id t) {
+    const auto raw = static_cast<std::size_t>(t);
+    if (raw < table_size && ops_table()[raw].layout) return ops_table()[raw];
+    if (!find_layout(t)) throw error(errc::unsupported_type, describe(t) + " is not a GGUF tensor type");
+    throw error(errc::unsupported_type, describe(t) + " is not implemented in this build of lowbit");
+}
+
+inline void require_ptr(const void* p, const char* what) {
+    if (!p) throw error(errc::invalid_argument, std::string(what) + " is a null pointer");
+}
+
+inline void require_length(const type_ops& ops, std::int64_t n, const char* what) {
+    if (n <= 0)
+        throw error(errc::invalid_argument, std::string(what) + " must be positive, got " + std::to_string(n));
+    if (n % ops.layout->block_size != 0)
+        throw error(errc::invalid_argument, std::string(what) + " = " + std::to_string(n) + " is not a multiple of " +
+                                                std::string(ops.layout->name) + "'s block size " +
+                                                std::to_string(ops.layout->block_size));
+}
+
+inline void require_finite(const float* x, std::int64_t n, const char* what, std::int64_t row_len) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        if (!std::isfinite(x[i]))
+            throw error(errc::non_finite_input, std::string(what) + " has a non-finite value (" + std::to_string(x[i]) +
+                                                    ") at row " + std::to_string(i / row_len) + ", column " +
+                                                    std::to_string(i % row_len));
+    }
+}
+
+} // namespace detail
+
+/// The table entry of `t` (throws if `t` is not implemented). For code that wants raw kernels.
+inline const type_ops& ops(type_id t) { return detail::require(t); }
+
+/// True when this build can encode and decode `t`.
+inline bool supports(type_id t) noexcept {
+    const auto raw = static_cast<std::size_t>(t);
+    return raw < detail::table_size && detail::ops_table()[raw].layout != nullptr;
+}
+
+/// Bytes of a row of `n_per_row` values. Works for every GGUF type, implemented or not.
+inline std::size_t row_bytes(type_id t, std::int64_t n_per_row) {
+    const auto* l = find_layout(t);
+    if (!l) throw error(errc::unsupported_type, detail::describe(t) + " is not a GGUF tensor type");
+    if (n_per_row < 0 || n_per_row % l->block_size != 0)
+        throw error(errc::invalid_argument, "row length " + std::to_string(n_per_row) + " is not a non-negative multiple of " +
+                                                std::string(l->name) + "'s block size " + std::to_string(l->block_size));
+    const auto blocks = static_cast<std::uint64_t>(n_per_row) / l->block_size;
+    if (blocks > std::numeric_limits<std::size_t>::max() / l->type_size)
+        throw error(errc::invalid_argument, "row of " + std::to_string(n_per_row) + " values overflows size_t");
+    return static_cast<std::size_t>(blocks * l->type_size);
+}
+
+/// Quantizes `nrows` rows of `n_per_row` floats into `dst` (which must hold nrows * row_bytes),
+/// exactly as the reference does; `imatrix` holds n_per_row importance weights or is null.
+/// Accepts the dot-partner types too (q8_1, q8_K), to quantize activations. Returns bytes written.
+inline std::size_t quantize(type_id t, const float* src, void* dst, std::int64_t nrows, std::int64_t n_per_row,
+                            const float* imatrix = nullptr) {
+    const auto& o = detail::require(t);
+    if (!o.quantize_row) throw error(errc::unsupported_type, "quantizing to " + detail::describe(t) + " is not implemented");
+    detail::require_ptr(src, "source");
+    detail::require_ptr(dst, "destination");
+    if (nrows < 0) throw error(errc::invalid_argument, "row count must not be negative, got " + std::to_string(nrows));
+    detail::require_length(o, n_per_row, "row length");
+    if (nrows > std::numeric_limits<std::int64_t>::max() / n_per_row)
+        throw error(errc::invalid_argument, "nrows * n_per_row overflows");
+    const std::size_t rb = row_bytes(t, n_per_row);
+    if (o.rejects_non_finite) {
+        detail::require_finite(src, nrows * n_per_row, "source", n_per_row);
+        if (imatrix) detail::require_finite(imatrix, n_per_row, "importance weights", n_per_row);
+    }
+    auto* out = static_cast<unsigned char*>(dst);
+    for (std::int64_t r = 0; r < nrows; ++r) o.quantize_row(src + r * n_per_row, out + static_cast<std::size_t>(r) * rb, n_per_row, imatrix);
+    return static_cast<std::size_t>(nrows) * rb;
+}
+
+/// Decodes `n` values (a multiple of the block size) of type `t` to floats.
+inline void dequantize(type_id t, const void* src, float* dst, std::int64_t n) {
+    const auto& o = detail::require(t);
+    if (!o.dequantize_row) throw error(errc::unsupported_type, "dequantizing " + detail::describe(t) + " is not implemented");
+    detail::require_ptr(src, "source");
+    detail::require_ptr(dst, "destination");
+    detail::require_length(o, n, "value count");
+    o.dequantize_row(src, dst, n);
+}
+
+/// The format a row of `t` is dotted against (activations are quantized to it first).
+inline type_id dot_partner(type_id t) { return detail::require(t).partner; }
+
+/// Dot product of `n` values: a row of `t` with a row of dot_partner(t).
+inline float dot(type_id t, const void* row, const void* partner_row, std::int64_t n) {
+    const auto& o = detail::require(t);
+    if (!o.dot) throw error(errc::unsupported_type, "dot products of " + detail::describe(t) + " are not implemented");
+    detail::require_ptr(row, "row");
+    detail::require_ptr(partner_row, "partner row");
+    detail::require_length(o, n, "value count");
+    detail::require_length(detail::require(o.partner), n, "value count");
+    return o.dot(row, partner_row, n);
+}
+
+} // namespace lowbit
