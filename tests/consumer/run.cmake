@@ -1,0 +1,45 @@
+# Installs lowbit from BUILD_DIR into a scratch prefix, then configures, builds and runs the
+# consumer project against it (find_package), and once more through add_subdirectory.
+foreach(var BUILD_DIR SOURCE_DIR WORK_DIR CXX)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "run.cmake needs -D${var}=...")
+  endif()
+endforeach()
+file(REMOVE_RECURSE ${WORK_DIR})
+
+function(step)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}")
+  endif()
+endfunction()
+
+step(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix --component Unspecified)
+foreach(f include/lowbit/lowbit.hpp share/cmake/lowbit/lowbitConfig.cmake share/cmake/lowbit/lowbitConfigVersion.cmake share/pkgconfig/lowbit.pc)
+  if(NOT EXISTS ${WORK_DIR}/prefix/${f})
+    message(FATAL_ERROR "installed tree lacks ${f}")
+  endif()
+endforeach()
+
+step(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${WORK_DIR}/find -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+step(${CMAKE_COMMAND} --build ${WORK_DIR}/find)
+step(${WORK_DIR}/find/app)
+
+step(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/consumer -B ${WORK_DIR}/subdir -DCMAKE_CXX_COMPILER=${CXX} -DLOWBIT_SOURCE_DIR=${SOURCE_DIR})
+step(${CMAKE_COMMAND} --build ${WORK_DIR}/subdir)
+step(${WORK_DIR}/subdir/app)
+
+# pkg-config users: compile the same program with the flags lowbit.pc gives.
+find_program(PKG_CONFIG pkg-config)
+if(PKG_CONFIG)
+  set(ENV{PKG_CONFIG_PATH} ${WORK_DIR}/prefix/share/pkgconfig)
+  execute_process(COMMAND ${PKG_CONFIG} --cflags lowbit OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "pkg-config does not find lowbit")
+  endif()
+  separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+  step(${CXX} ${pc_flags} ${SOURCE_DIR}/tests/consumer/main.cpp -o ${WORK_DIR}/pc_app)
+  step(${WORK_DIR}/pc_app)
+else()
+  message(STATUS "pkg-config not installed: the pkg-config check was not run")
+endif()
