@@ -104,7 +104,7 @@ TEST_CASE("golden vectors of every implemented type match the reference") {
     std::string skipped;
     for (const auto& s : not_implemented) skipped += s + " ";
     MESSAGE("golden: tested " << tested.size() << " types; not implemented in this build (reported, not tested): " << skipped);
-    for (const char* must : {"f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0"}) {
+    for (const char* must : {"f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K"}) {
         CAPTURE(must);
         CHECK(tested.count(must) == 1);
     }

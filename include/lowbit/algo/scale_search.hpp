@@ -175,3 +175,135 @@ inline float affine_codes_weighted(int n, int nmax, const float* LOWBIT_RESTRICT
 }
 
 } // namespace lowbit::search
+
+// ---------------------------------------------------------------------------------------------
+// The searches of the K-quants. (The reference's make_qkx2_quants and make_qkx3_quants are both
+// affine_codes_weighted above: with weights always given and finite inputs, their differences —
+// a null-weights default and `max == min` versus `max <= min` — never show.)
+
+namespace lowbit::search {
+
+/// Symmetric codes refined one value at a time: starting from the nearest codes of scale
+/// max/(-nmax), each pass moves every code to its least-squares best given the others, and keeps
+/// the move when the x²-weighted fit improves; at most five passes. L[i] in [0, 2*nmax).
+/// (The reference's make_q3_quants with its RMSE option, the plain q3_K sub-block search.)
+inline float symmetric_codes_refined(int n, int nmax, const float* LOWBIT_RESTRICT x, std::int8_t* LOWBIT_RESTRICT L) noexcept {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; ++i) {
+        const float ax = std::fabs(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    if (amax < group_max_eps) {
+        std::memset(L, 0, static_cast<std::size_t>(n));
+        return 0.0f;
+    }
+    const float iscale = static_cast<float>(-nmax) / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+        const int l = clamp(nearest_int(mul(iscale, x[i])), -nmax, nmax - 1);
+        L[i] = static_cast<std::int8_t>(l);
+        const float w = mul(x[i], x[i]);
+        sumlx += mul(mul(w, x[i]), static_cast<float>(l));
+        suml2 += mul(mul(w, static_cast<float>(l)), static_cast<float>(l));
+    }
+    for (int pass = 0; pass < 5; ++pass) {
+        int changed = 0;
+        for (int i = 0; i < n; ++i) {
+            const float w = mul(x[i], x[i]);
+            const float li = static_cast<float>(L[i]);
+            float slx = sumlx - mul(mul(w, x[i]), li);
+            if (!(slx > 0)) continue;
+            float sl2 = suml2 - mul(mul(w, li), li);
+            const int new_l = clamp(nearest_int(mul(x[i], sl2) / slx), -nmax, nmax - 1);
+            if (new_l == L[i]) continue;
+            const float nl = static_cast<float>(new_l);
+            slx += mul(mul(w, x[i]), nl);
+            sl2 += mul(mul(w, nl), nl);
+            if (sl2 > 0 && mul(mul(slx, slx), suml2) > mul(mul(sumlx, sumlx), sl2)) {
+                L[i] = static_cast<std::int8_t>(new_l);
+                sumlx = slx;
+                suml2 = sl2;
+                ++changed;
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; ++i) L[i] = static_cast<std::int8_t>(L[i] + nmax);
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/// Codes for values that are (almost always) non-negative — the sub-block scales and mins of the
+/// K-quants: x ≈ scale * L, L in [0, nmax]. Tries nine scales around max/nmax by weighted squared
+/// error, then refines code by code as symmetric_codes_refined does. Codes are bytes: the rare
+/// negative value wraps exactly as the reference's (uint8_t) store does, and the later sums use
+/// the wrapped byte where the reference does.
+inline float nonnegative_codes_weighted(int n, int nmax, const float* LOWBIT_RESTRICT x, std::uint8_t* LOWBIT_RESTRICT L,
+                                        const float* LOWBIT_RESTRICT weights) noexcept {
+    float max = 0;
+    for (int i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;
+    if (max < group_max_eps) {
+        std::memset(L, 0, static_cast<std::size_t>(n));
+        return 0.0f;
+    }
+    auto squared_error = [&](float scale, auto&& code_of) {
+        float err = 0;
+        for (int i = 0; i < n; ++i) {
+            const float diff = x[i] - mul(scale, static_cast<float>(code_of(i)));
+            err += mul(mul(weights[i], diff), diff);
+        }
+        return err;
+    };
+    float iscale = static_cast<float>(nmax) / max;
+    for (int i = 0; i < n; ++i) L[i] = static_cast<std::uint8_t>(nearest_int(mul(iscale, x[i])));
+    float best = squared_error(1 / iscale, [&](int i) { return L[i]; });
+    for (int is = -4; is <= 4; ++is) {
+        if (is == 0) continue;
+        const float iscale_is = (mul(0.1f, static_cast<float>(is)) + static_cast<float>(nmax)) / max;
+        const float err = squared_error(1 / iscale_is, [&](int i) {
+            const int l = nearest_int(mul(iscale_is, x[i]));
+            return l < nmax ? l : nmax;
+        });
+        if (err < best) {
+            best = err;
+            iscale = iscale_is;
+        }
+    }
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+        int l = nearest_int(mul(iscale, x[i]));
+        l = l < nmax ? l : nmax;
+        L[i] = static_cast<std::uint8_t>(l);
+        const float w = weights[i];
+        sumlx += mul(mul(w, x[i]), static_cast<float>(l));
+        suml2 += mul(mul(w, static_cast<float>(l)), static_cast<float>(l));
+    }
+    for (int pass = 0; pass < 5; ++pass) {
+        int changed = 0;
+        for (int i = 0; i < n; ++i) {
+            const float w = weights[i];
+            const float li = static_cast<float>(L[i]);
+            float slx = sumlx - mul(mul(w, x[i]), li);
+            float sl2 = suml2 - mul(mul(w, li), li);
+            if (!(slx > 0 && sl2 > 0)) continue;
+            int new_l = nearest_int(mul(x[i], sl2) / slx);
+            new_l = new_l < nmax ? new_l : nmax;
+            if (new_l == L[i]) continue;
+            const float nl = static_cast<float>(new_l);
+            slx += mul(mul(w, x[i]), nl);
+            sl2 += mul(mul(w, nl), nl);
+            if (mul(mul(slx, slx), suml2) > mul(mul(sumlx, sumlx), sl2)) {
+                L[i] = static_cast<std::uint8_t>(new_l);
+                sumlx = slx;
+                suml2 = sl2;
+                ++changed;
+            }
+        }
+        if (!changed) break;
+    }
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+} // namespace lowbit::search
