@@ -204,11 +204,11 @@ private:
                 max = x[j] > max ? x[j] : max;
             }
             const float d = (max - min) / static_cast<float>(levels - 1);
-            const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            const float inv_d = d != 0.0f ? 1.0f / d : 0.0f;
             b.d = to_f16(d);
             b.m = to_f16(min);
             for (int j = 0; j < 32; ++j) {
-                const int v = static_cast<int>(mul(x[j] - min, id) + 0.5f);
+                const int v = static_cast<int>(mul(x[j] - min, inv_d) + 0.5f);
                 q[j] = static_cast<std::uint8_t>(v < levels - 1 ? v : levels - 1);
             }
         } else {
@@ -220,11 +220,11 @@ private:
                 }
             }
             const float d = max / static_cast<float>(-offset);
-            const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            const float inv_d = d != 0.0f ? 1.0f / d : 0.0f;
             b.d = to_f16(d);
             for (int j = 0; j < 32; ++j) {
                 // the reference truncates toward zero after adding offset + 0.5 (always >= 0 here)
-                const int v = static_cast<int>(mul(x[j], id) + (static_cast<float>(offset) + 0.5f));
+                const int v = static_cast<int>(mul(x[j], inv_d) + (static_cast<float>(offset) + 0.5f));
                 q[j] = static_cast<std::uint8_t>(v < levels - 1 ? v : levels - 1);
             }
         }
