@@ -46,8 +46,9 @@ concept dottable = format<F> && format<typename F::partner> &&
 /// The block count and size checks every format must pass against the GGUF layout table.
 template <format F>
 constexpr bool matches_gguf_layout() {
-    const auto* l = find_layout(F::id);
-    return l && l->block_size == F::block_size && l->type_size == sizeof(typename F::block);
+    if (!is_gguf_type(F::id)) return false;
+    const type_layout l = layout_of(F::id);
+    return l.block_size == F::block_size && l.type_size == sizeof(typename F::block);
 }
 
 } // namespace lowbit

@@ -5,7 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include "../error.hpp"
 
 namespace lowbit {
 
@@ -50,11 +53,28 @@ inline constexpr std::array<type_layout, 35> all_type_layouts{{
     {type_id::q2_0, "q2_0", 64, 18, true},
 }};
 
+/// Index of `id` in all_type_layouts, or -1 for a number that names no GGUF type. Constant
+/// expressions should use this (or layout_of) rather than compare pointers: GCC's UBSan
+/// instrumentation makes pointer-to-null comparisons non-constant.
+constexpr int layout_index(type_id id) noexcept {
+    for (std::size_t i = 0; i < all_type_layouts.size(); ++i)
+        if (all_type_layouts[i].id == id) return static_cast<int>(i);
+    return -1;
+}
+
+constexpr bool is_gguf_type(type_id id) noexcept { return layout_index(id) >= 0; }
+
+/// The layout of a known type, by value (a constant expression only for known types).
+constexpr type_layout layout_of(type_id id) {
+    const int i = layout_index(id);
+    if (i < 0) throw error(errc::unsupported_type, "type #" + std::to_string(static_cast<std::uint32_t>(id)) + " is not a GGUF tensor type");
+    return all_type_layouts[static_cast<std::size_t>(i)];
+}
+
 /// The layout of `id`, or nullptr for a number that names no GGUF type.
 constexpr const type_layout* find_layout(type_id id) noexcept {
-    for (const auto& l : all_type_layouts)
-        if (l.id == id) return &l;
-    return nullptr;
+    const int i = layout_index(id);
+    return i < 0 ? nullptr : &all_type_layouts[static_cast<std::size_t>(i)];
 }
 
 /// The layout of a raw type number read from a file, or nullptr.
@@ -76,8 +96,8 @@ constexpr std::optional<type_id> type_from_name(std::string_view name) noexcept 
 
 /// The reference's spelling of the type, or "unknown".
 constexpr std::string_view type_name(type_id id) noexcept {
-    const auto* l = find_layout(id);
-    return l ? l->name : std::string_view{"unknown"};
+    const int i = layout_index(id);
+    return i < 0 ? std::string_view{"unknown"} : all_type_layouts[static_cast<std::size_t>(i)].name;
 }
 
 } // namespace lowbit
