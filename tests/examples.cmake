@@ -1,0 +1,10 @@
+# The example programs and the tool's demo run as tests: they exit non-zero when their own checks fail.
+if(TARGET example_own_loop)
+  add_test(NAME example_own_loop COMMAND example_own_loop)
+endif()
+if(TARGET lowbit_cli)
+  add_test(NAME cli_demo COMMAND lowbit_cli)
+  set_tests_properties(cli_demo PROPERTIES PASS_REGULAR_EXPRESSION "q4_0 +4\\.500 .*q5_1 +6\\.000")
+  add_test(NAME cli_unknown_command_is_usage_error COMMAND lowbit_cli frobnicate)
+  set_tests_properties(cli_unknown_command_is_usage_error PROPERTIES WILL_FAIL ON)
+endif()
