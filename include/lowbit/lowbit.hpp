@@ -10,3 +10,4 @@
 #include "formats/registry.hpp"
 #include "algo/algorithms.hpp"
 #include "runtime.hpp"
+#include "estimate.hpp"
