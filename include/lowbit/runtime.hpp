@@ -5,13 +5,17 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <string>
+#include <string_view>
+#include <vector>
 
-#include "backend/scalar.hpp"
+#include "backend/select.hpp"
 #include "error.hpp"
 #include "format/type_id.hpp"
 #include "formats/registry.hpp"
@@ -26,44 +30,114 @@ struct type_ops {
     void (*quantize_row)(const float* x, void* y, std::int64_t n, const float* imatrix) = nullptr;
     void (*dequantize_row)(const void* x, float* y, std::int64_t n) = nullptr;
     float (*dot)(const void* x, const void* y, std::int64_t n) = nullptr;
+    /// The backend serving each operation ("scalar", "avx2", "avx512", "avx512vnni", "neon", ...).
+    const char* quantize_backend = nullptr;
+    const char* dequantize_backend = nullptr;
+    const char* dot_backend = nullptr;
 };
 
 namespace detail {
 
-template <class F, class B>
-type_ops make_ops() {
+// The table is filled per format and per operation with the first backend of
+// candidate_backends (select.hpp) that has the kernel and that the running CPU supports. The
+// x86 kernels are compiled with target attributes, so a baseline build still reaches them.
+
+template <class F, kernel_op Op, class B>
+bool assign_if_supported(type_ops& ops) {
     using block = typename F::block;
+    if constexpr (provides<F, B, Op>) {
+        if (!B::cpu_supported()) return false;
+        if constexpr (Op == kernel_op::quantize) {
+            ops.quantize_row = [](const float* x, void* y, std::int64_t n, const float* w) {
+                kernels<F, B>::quantize_row(x, static_cast<block*>(y), n, w);
+            };
+            ops.quantize_backend = B::name;
+        } else if constexpr (Op == kernel_op::dequantize) {
+            ops.dequantize_row = [](const void* x, float* y, std::int64_t n) {
+                kernels<F, B>::dequantize_row(static_cast<const block*>(x), y, n);
+            };
+            ops.dequantize_backend = B::name;
+        } else {
+            ops.dot = [](const void* x, const void* y, std::int64_t n) {
+                return kernels<F, B>::dot(static_cast<const block*>(x), static_cast<const typename F::partner::block*>(y), n);
+            };
+            ops.dot_backend = B::name;
+        }
+        return true;
+    } else {
+        return false;
+    }
+}
+
+/// Fills operation Op of F from the candidates at positions >= `first`.
+template <class F, kernel_op Op, class... B>
+void assign_best(type_ops& ops, std::size_t first, backend_list<B...>) {
+    std::size_t position = 0;
+    (void)(((position++ >= first) && assign_if_supported<F, Op, B>(ops)) || ...);
+}
+
+template <class F>
+type_ops make_ops(std::size_t first_backend) {
     type_ops ops;
     ops.layout = find_layout(F::id);
     ops.rejects_non_finite = ops.layout->quantized;
     ops.partner = F::partner::id;
-    if constexpr (has_quantize_kernel<F, B>)
-        ops.quantize_row = [](const float* x, void* y, std::int64_t n, const float* w) {
-            kernels<F, B>::quantize_row(x, static_cast<block*>(y), n, w);
-        };
-    if constexpr (has_dequantize_kernel<F, B>)
-        ops.dequantize_row = [](const void* x, float* y, std::int64_t n) {
-            kernels<F, B>::dequantize_row(static_cast<const block*>(x), y, n);
-        };
-    if constexpr (has_dot_kernel<F, B>)
-        ops.dot = [](const void* x, const void* y, std::int64_t n) {
-            return kernels<F, B>::dot(static_cast<const block*>(x), static_cast<const typename F::partner::block*>(y), n);
-        };
+    assign_best<F, kernel_op::quantize>(ops, first_backend, candidate_backends{});
+    assign_best<F, kernel_op::dequantize>(ops, first_backend, candidate_backends{});
+    assign_best<F, kernel_op::dot>(ops, first_backend, candidate_backends{});
     return ops;
 }
 
 inline constexpr std::size_t table_size = 64; // > every GGUF type number
+using ops_table_type = std::array<type_ops, table_size>;
 
 template <class... F>
-std::array<type_ops, table_size> build_table(format_list<F...>) {
-    std::array<type_ops, table_size> table{};
-    ((table[static_cast<std::size_t>(F::id)] = make_ops<F, backend::scalar>()), ...);
+ops_table_type build_table(format_list<F...>, std::size_t first_backend) {
+    ops_table_type table{};
+    ((table[static_cast<std::size_t>(F::id)] = make_ops<F>(first_backend)), ...);
     return table;
 }
 
-inline const std::array<type_ops, table_size>& ops_table() {
-    static const auto table = build_table(implemented_formats{});
-    return table;
+template <class... B>
+constexpr std::array<const char*, sizeof...(B)> backend_names(backend_list<B...>) {
+    return {B::name...};
+}
+inline constexpr auto candidate_names = backend_names(candidate_backends{});
+
+template <class... B>
+std::array<bool, sizeof...(B)> backend_support(backend_list<B...>) {
+    return {B::cpu_supported()...};
+}
+
+/// One table per candidate: table k uses candidates k, k+1, ... (the best the CPU supports).
+inline const std::array<ops_table_type, candidate_backends::size>& all_tables() {
+    static const auto tables = [] {
+        std::array<ops_table_type, candidate_backends::size> t{};
+        for (std::size_t k = 0; k < t.size(); ++k) t[k] = build_table(implemented_formats{}, k);
+        return t;
+    }();
+    return tables;
+}
+
+inline std::size_t backend_position(std::string_view name) noexcept {
+    for (std::size_t k = 0; k < candidate_names.size(); ++k)
+        if (name == candidate_names[k]) return k;
+    return candidate_names.size();
+}
+
+/// Position of the table in use. LOWBIT_BACKEND=<name> caps the choice at that backend (an
+/// unknown name is ignored); a backend the CPU lacks falls to the next one it has.
+inline std::atomic<std::size_t>& active_position() {
+    static std::atomic<std::size_t> position{[] {
+        const char* env = std::getenv("LOWBIT_BACKEND");
+        const std::size_t k = env ? backend_position(env) : candidate_names.size();
+        return k < candidate_names.size() ? k : std::size_t{0};
+    }()};
+    return position;
+}
+
+inline const ops_table_type& ops_table() {
+    return all_tables()[active_position().load(std::memory_order_relaxed)];
 }
 
 inline std::string describe(type_id t) {
@@ -109,6 +183,31 @@ inline const type_ops& ops(type_id t) { return detail::require(t); }
 inline bool supports(type_id t) noexcept {
     const auto raw = static_cast<std::size_t>(t);
     return raw < detail::table_size && detail::ops_table()[raw].layout != nullptr;
+}
+
+/// Names of the backends this build has and the running CPU supports, best first ("scalar" last).
+inline std::vector<std::string_view> available_backends() {
+    std::vector<std::string_view> out;
+    const auto supported = detail::backend_support(candidate_backends{});
+    for (std::size_t k = 0; k < supported.size(); ++k)
+        if (supported[k]) out.emplace_back(detail::candidate_names[k]);
+    return out;
+}
+
+/// The backend the runtime table is capped at: its own kernels where it has them, the next
+/// supported backend's otherwise. Starts as the best one (or LOWBIT_BACKEND's choice).
+inline std::string_view active_backend() noexcept { return detail::candidate_names[detail::active_position().load()]; }
+
+/// Makes the runtime table use `name` (and the backends after it for kernels it lacks); for
+/// tests and benchmarks that compare backends. Throws if the name is unknown or the CPU lacks it.
+/// Not synchronised with calls running in other threads: switch before starting them.
+inline void set_backend(std::string_view name) {
+    const std::size_t k = detail::backend_position(name);
+    if (k >= detail::candidate_names.size())
+        throw error(errc::invalid_argument, "unknown backend '" + std::string(name) + "' in this build");
+    if (!detail::backend_support(candidate_backends{})[k])
+        throw error(errc::unsupported_type, "backend '" + std::string(name) + "' is not supported by this CPU");
+    detail::active_position().store(k);
 }
 
 /// Bytes of a row of `n_per_row` values. Works for every GGUF type, implemented or not.

@@ -1,6 +1,7 @@
 // lowbit — the scalar backend: the reference path every other backend must reproduce.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 
 #include "../format/concepts.hpp"
@@ -10,6 +11,8 @@ namespace lowbit::backend {
 /// Portable C++; defines the results (bytes and floats) that SIMD backends must match exactly.
 struct scalar {
     static constexpr const char* name = "scalar";
+    static constexpr bool target_enabled = true;
+    static bool cpu_supported() noexcept { return true; }
 };
 
 } // namespace lowbit::backend

@@ -1,0 +1,321 @@
+// lowbit — AVX2 (+FMA, F16C) kernels for the float and legacy block formats.
+//
+// Dequantize and quantize reproduce the scalar path bit for bit: the same IEEE operations in
+// the same order, products kept unfused (x86::opaque). Dots may round differently from the
+// scalar path (they sum in another order) but stay within float accuracy.
+#pragma once
+
+#include "x86.hpp"
+
+#if defined(LOWBIT_HAS_X86_BACKENDS)
+
+#include "../formats/float.hpp"
+#include "../formats/legacy.hpp"
+
+namespace lowbit::x86 {
+
+// ---------------------------------------------------------------------------------------------
+// Legacy blocks: codes, dequantize, quantize, dot — shared by the avx2 and avx512 kernels.
+
+template <int Bits, bool Affine>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i legacy_codes(const typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
+    __m256i q = unpack_nibbles(b.qs);
+    if constexpr (Bits == 5) {
+        std::uint32_t qh;
+        std::memcpy(&qh, b.qh, 4);
+        q = _mm256_or_si256(q, expand_bit4(qh));
+    }
+    return q;
+}
+
+/// Stores d*(q - offset) [+ m] for the 32 codes (as int8 after the offset is removed).
+template <bool Affine>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void store_block_avx2(__m256i q, __m256 d, __m256 m, float* y) noexcept {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const __m128i part[4] = {lo, _mm_unpackhi_epi64(lo, lo), hi, _mm_unpackhi_epi64(hi, hi)};
+    for (int k = 0; k < 4; ++k) {
+        __m256 v = _mm256_mul_ps(i8_to_ps(part[k]), d);
+        if constexpr (Affine) v = _mm256_add_ps(opaque(v), m);
+        _mm256_storeu_ps(y + 8 * k, v);
+    }
+}
+
+/// The reference's closed-form quantizer of one legacy block (no importance weights), writing
+/// the codes as bytes; the scalar fallback covers the signed-zero ties vector min/max cannot see.
+template <int Bits, bool Affine>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 bool quantize_legacy_block_avx2(const float* x, typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
+    using F = formats::legacy_format<Bits, Affine>;
+    constexpr int top = F::levels - 1;
+    __m256 v[4];
+    for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
+    __m256i codes[4];
+    if constexpr (Affine) {
+        const float min = hmin(_mm256_min_ps(_mm256_min_ps(v[0], v[1]), _mm256_min_ps(v[2], v[3])));
+        const float max = hmax(_mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3])));
+        if (min == 0.0f || max == 0.0f) return false; // which zero the scalar scan keeps matters
+        const float d = (max - min) / static_cast<float>(top);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b.d = to_f16(d);
+        b.m = to_f16(min);
+        const __m256 vmin = _mm256_set1_ps(min), vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
+        for (int k = 0; k < 4; ++k) {
+            const __m256 scaled = opaque(_mm256_mul_ps(_mm256_sub_ps(v[k], vmin), vid));
+            codes[k] = _mm256_cvttps_epi32(_mm256_add_ps(scaled, half));
+        }
+    } else {
+        const __m256 a = _mm256_max_ps(_mm256_max_ps(abs_ps(v[0]), abs_ps(v[1])), _mm256_max_ps(abs_ps(v[2]), abs_ps(v[3])));
+        const float amax = hmax(a);
+        float max = 0.0f; // the first value of largest magnitude, sign included (+0 when all are zero)
+        if (amax != 0.0f) {
+            const __m256 va = _mm256_set1_ps(amax);
+            std::uint32_t hits = 0;
+            for (int k = 0; k < 4; ++k)
+                hits |= static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(abs_ps(v[k]), va, _CMP_EQ_OQ))) << (8 * k);
+            max = x[__builtin_ctz(hits)];
+        }
+        const float d = max / static_cast<float>(-F::offset);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b.d = to_f16(d);
+        const __m256 vid = _mm256_set1_ps(id), bias = _mm256_set1_ps(static_cast<float>(F::offset) + 0.5f);
+        for (int k = 0; k < 4; ++k)
+            codes[k] = _mm256_cvttps_epi32(_mm256_add_ps(opaque(_mm256_mul_ps(v[k], vid)), bias));
+    }
+    const __m256i limit = _mm256_set1_epi32(top);
+    for (int k = 0; k < 4; ++k) codes[k] = _mm256_min_epi32(codes[k], limit);
+    const __m256i q = pack_i32_to_i8(codes[0], codes[1], codes[2], codes[3]); // codes 0..top as bytes
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const __m128i nibbles = _mm_or_si128(_mm_and_si128(lo, _mm_set1_epi8(0x0F)), _mm_slli_epi16(_mm_and_si128(hi, _mm_set1_epi8(0x0F)), 4));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(b.qs), nibbles);
+    if constexpr (Bits == 5) {
+        const auto qh = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(q, 3))); // bit 4 -> bit 7
+        std::memcpy(b.qh, &qh, 4);
+    }
+    return true;
+}
+
+/// amax/127 int8 quantization of 32 values (q8_0, q8_1): returns d, writes the codes, and the
+/// code sum when asked.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float quantize_int8_block_avx2(const float* x, std::int8_t* qs, int* sum) noexcept {
+    __m256 v[4];
+    for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
+    const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(v[0]), abs_ps(v[1])), _mm256_max_ps(abs_ps(v[2]), abs_ps(v[3]))));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i c[4];
+    for (int k = 0; k < 4; ++k) c[k] = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v[k], vid)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), pack_i32_to_i8(c[0], c[1], c[2], c[3]));
+    if (sum) *sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(c[0], c[1]), _mm256_add_epi32(c[2], c[3])));
+    return d;
+}
+
+/// Eight int32 sums of signed codes (x, in -16..15) times int8 y, without VNNI.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i dot_i8_avx2(__m256i x, __m256i y) noexcept {
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+/// Same, x unsigned (0..127).
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i dot_u8_avx2(__m256i x, __m256i y) noexcept {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
+}
+
+} // namespace lowbit::x86
+
+namespace lowbit {
+
+template <int Bits, bool Affine>
+struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
+    using F = formats::legacy_format<Bits, Affine>;
+    using block = typename F::block;
+    using partner_block = typename F::partner::block;
+
+    LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        for (std::int64_t i = 0; i < n / 32; ++i) {
+            __m256i q = x86::legacy_codes<Bits, Affine>(x[i]);
+            if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
+            const __m256 d = _mm256_set1_ps(x86::half_to_float(x[i].d));
+            __m256 m = _mm256_setzero_ps();
+            if constexpr (Affine) m = _mm256_set1_ps(x86::half_to_float(x[i].m));
+            x86::store_block_avx2<Affine>(q, d, m, y + 32 * i);
+        }
+    }
+
+    LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
+        if (imatrix) return F::quantize_row(x, y, n, imatrix); // the weighted search stays scalar
+        for (std::int64_t i = 0; i < n / 32; ++i)
+            if (!x86::quantize_legacy_block_avx2<Bits, Affine>(x + 32 * i, y[i])) F::quantize_row(x + 32 * i, y + i, 32, nullptr);
+    }
+
+    /// One block's contribution: d_x*d_y times the eight partial sums (the min term goes to `mins`).
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 block_dot(const block& x, const partner_block& y, __m256 acc, float& mins) noexcept {
+        __m256i q = x86::legacy_codes<Bits, Affine>(x);
+        const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
+        __m256i s;
+        if constexpr (Affine) {
+            s = x86::dot_u8_avx2(q, qy);
+            mins += x86::half_to_float(x.m) * x86::half_to_float(y.s);
+        } else {
+            q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
+            s = x86::dot_i8_avx2(q, qy);
+        }
+        const __m256 d = _mm256_set1_ps(x86::half_to_float(x.d) * x86::half_to_float(y.d));
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc);
+    }
+
+    LOWBIT_TARGET_AVX2 static float dot(const block* x, const partner_block* y, std::int64_t n) noexcept {
+        const std::int64_t nb = n / 32;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        float mins = 0.0f;
+        std::int64_t i = 0;
+        for (; i + 1 < nb; i += 2) { // two chains, so consecutive blocks overlap
+            acc0 = block_dot(x[i], y[i], acc0, mins);
+            acc1 = block_dot(x[i + 1], y[i + 1], acc1, mins);
+        }
+        if (i < nb) acc0 = block_dot(x[i], y[i], acc0, mins);
+        return x86::hsum(_mm256_add_ps(acc0, acc1)) + mins;
+    }
+};
+
+template <class F>
+    requires std::same_as<F, formats::q8_0> || std::same_as<F, formats::q8_1>
+struct kernels<F, backend::avx2> {
+    using block = typename F::block;
+    static constexpr bool has_sum = std::same_as<F, formats::q8_1>;
+
+    LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        for (std::int64_t i = 0; i < n / 32; ++i) {
+            const __m256 d = _mm256_set1_ps(x86::half_to_float(x[i].d));
+            for (int k = 0; k < 4; ++k) {
+                const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[i].qs + 8 * k));
+                _mm256_storeu_ps(y + 32 * i + 8 * k, _mm256_mul_ps(x86::i8_to_ps(b), d));
+            }
+        }
+    }
+
+    LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, block* y, std::int64_t n, const float* /*imatrix*/) noexcept {
+        for (std::int64_t i = 0; i < n / 32; ++i) {
+            int sum = 0;
+            const float d = x86::quantize_int8_block_avx2(x + 32 * i, y[i].qs, has_sum ? &sum : nullptr);
+            y[i].d = to_f16(d);
+            if constexpr (has_sum) y[i].s = to_f16(detail::mul(static_cast<float>(sum), d));
+        }
+    }
+
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 block_dot(const block& x, const block& y, __m256 acc) noexcept {
+        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
+        const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
+        const __m256 d = _mm256_set1_ps(x86::half_to_float(x.d) * x86::half_to_float(y.d));
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(x86::dot_i8_avx2(qx, qy)), d, acc);
+    }
+
+    LOWBIT_TARGET_AVX2 static float dot(const block* x, const block* y, std::int64_t n) noexcept {
+        const std::int64_t nb = n / 32;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        std::int64_t i = 0;
+        for (; i + 1 < nb; i += 2) {
+            acc0 = block_dot(x[i], y[i], acc0);
+            acc1 = block_dot(x[i + 1], y[i + 1], acc1);
+        }
+        if (i < nb) acc0 = block_dot(x[i], y[i], acc0);
+        return x86::hsum(_mm256_add_ps(acc0, acc1));
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// f16 and bf16: conversions in eight lanes; dots accumulate in double like the scalar path.
+
+namespace x86 {
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 load8_f16(const f16* p) noexcept {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 load8_bf16(const bf16* p) noexcept {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 load8(const f16* p) noexcept { return load8_f16(p); }
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 load8(const bf16* p) noexcept { return load8_bf16(p); }
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 load8(const float* p) noexcept { return _mm256_loadu_ps(p); }
+
+/// f32 -> bf16 bits with the scalar rule (nearest even; NaN made quiet), eight lanes.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i to_bf16_bits(__m256 v) noexcept {
+    const __m256i x = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), lsb), 16);
+    const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(64));
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+    return _mm256_blendv_epi8(rounded, quiet, nan);
+}
+
+template <class T>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 double dot_float_avx2(const T* x, const T* y, std::int64_t n, std::int64_t& done) noexcept {
+    __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 a = load8(x + i), b = load8(y + i);
+        acc0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), _mm256_cvtps_pd(_mm256_castps256_ps128(b)), acc0);
+        acc1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), acc1);
+    }
+    done = i;
+    return hsum(_mm256_add_pd(acc0, acc1));
+}
+} // namespace x86
+
+template <>
+struct kernels<formats::f16, backend::avx2> {
+    using F = formats::f16;
+    LOWBIT_TARGET_AVX2 static void dequantize_row(const f16* x, float* y, std::int64_t n) noexcept {
+        std::int64_t i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, x86::load8_f16(x + i));
+        for (; i < n; ++i) y[i] = x86::half_to_float(x[i]);
+    }
+    LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, f16* y, std::int64_t n, const float*) noexcept {
+        std::int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+        for (; i < n; ++i) y[i] = to_f16(x[i]);
+    }
+    LOWBIT_TARGET_AVX2 static float dot(const f16* x, const f16* y, std::int64_t n) noexcept {
+        std::int64_t i = 0;
+        double sum = x86::dot_float_avx2(x, y, n, i);
+        for (; i < n; ++i) sum += static_cast<double>(to_f32(x[i])) * static_cast<double>(to_f32(y[i]));
+        return static_cast<float>(sum);
+    }
+};
+
+template <>
+struct kernels<formats::bf16, backend::avx2> {
+    LOWBIT_TARGET_AVX2 static void dequantize_row(const bf16* x, float* y, std::int64_t n) noexcept {
+        std::int64_t i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, x86::load8_bf16(x + i));
+        for (; i < n; ++i) y[i] = to_f32(x[i]);
+    }
+    LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, bf16* y, std::int64_t n, const float*) noexcept {
+        std::int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            const __m256i a = x86::to_bf16_bits(_mm256_loadu_ps(x + i)), b = x86::to_bf16_bits(_mm256_loadu_ps(x + i + 8));
+            const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), packed);
+        }
+        for (; i < n; ++i) y[i] = to_bf16(x[i]);
+    }
+    LOWBIT_TARGET_AVX2 static float dot(const bf16* x, const bf16* y, std::int64_t n) noexcept {
+        std::int64_t i = 0;
+        double sum = x86::dot_float_avx2(x, y, n, i);
+        for (; i < n; ++i) sum += static_cast<double>(to_f32(x[i])) * static_cast<double>(to_f32(y[i]));
+        return static_cast<float>(sum);
+    }
+};
+
+template <>
+struct kernels<formats::f32, backend::avx2> {
+    LOWBIT_TARGET_AVX2 static float dot(const float* x, const float* y, std::int64_t n) noexcept {
+        std::int64_t i = 0;
+        double sum = x86::dot_float_avx2(x, y, n, i);
+        for (; i < n; ++i) sum += static_cast<double>(x[i]) * static_cast<double>(y[i]);
+        return static_cast<float>(sum);
+    }
+};
+
+} // namespace lowbit
+
+#endif

@@ -1,0 +1,179 @@
+// lowbit — AVX-512 kernels: sixteen-lane conversions for dequantize and quantize (avx512), and
+// int8 dots with vpdpbusd (avx512vnni). Operations not written here fall to the avx2 kernels
+// through the candidate list.
+#pragma once
+
+#include "avx2.hpp"
+
+#if defined(LOWBIT_HAS_X86_BACKENDS)
+
+namespace lowbit::x86 {
+
+// GCC 12's plain forms of several AVX-512 conversions start from _mm512_undefined_*(), which
+// -Wmaybe-uninitialized reports in the user's build; the zero-masked forms with a full mask are
+// the same instructions without that warning.
+constexpr __mmask16 all16 = 0xFFFF;
+
+/// Sixteen int8 -> sixteen floats.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 i8_to_ps16(__m128i sixteen_bytes) noexcept {
+    return _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepi8_epi32(all16, sixteen_bytes));
+}
+
+/// Stores d*q [+ m] for 32 signed codes (the offset already removed).
+template <bool Affine>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store_block_avx512(__m256i q, __m512 d, __m512 m, float* y) noexcept {
+    __m512 lo = _mm512_mul_ps(i8_to_ps16(_mm256_castsi256_si128(q)), d);
+    __m512 hi = _mm512_mul_ps(i8_to_ps16(_mm256_extracti128_si256(q, 1)), d);
+    if constexpr (Affine) {
+        lo = _mm512_add_ps(opaque(lo), m);
+        hi = _mm512_add_ps(opaque(hi), m);
+    }
+    _mm512_storeu_ps(y, lo);
+    _mm512_storeu_ps(y + 16, hi);
+}
+
+template <int Bits, bool Affine>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i legacy_codes_avx512(const typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
+    __m256i q = unpack_nibbles(b.qs);
+    if constexpr (Bits == 5) {
+        std::uint32_t qh;
+        std::memcpy(&qh, b.qh, 4);
+        q = _mm256_or_si256(q, _mm256_maskz_mov_epi8(static_cast<__mmask32>(qh), _mm256_set1_epi8(0x10)));
+    }
+    return q;
+}
+
+} // namespace lowbit::x86
+
+namespace lowbit {
+
+template <int Bits, bool Affine>
+struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
+    using F = formats::legacy_format<Bits, Affine>;
+    using block = typename F::block;
+
+    LOWBIT_TARGET_AVX512 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        for (std::int64_t i = 0; i < n / 32; ++i) {
+            __m256i q = x86::legacy_codes_avx512<Bits, Affine>(x[i]);
+            if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
+            const __m512 d = _mm512_set1_ps(x86::half_to_float(x[i].d));
+            __m512 m = _mm512_setzero_ps();
+            if constexpr (Affine) m = _mm512_set1_ps(x86::half_to_float(x[i].m));
+            x86::store_block_avx512<Affine>(q, d, m, y + 32 * i);
+        }
+    }
+};
+
+template <class F>
+    requires std::same_as<F, formats::q8_0> || std::same_as<F, formats::q8_1>
+struct kernels<F, backend::avx512> {
+    using block = typename F::block;
+    LOWBIT_TARGET_AVX512 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        for (std::int64_t i = 0; i < n / 32; ++i) {
+            const __m512 d = _mm512_set1_ps(x86::half_to_float(x[i].d));
+            const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+            x86::store_block_avx512<false>(q, d, d, y + 32 * i);
+        }
+    }
+};
+
+template <>
+struct kernels<formats::f16, backend::avx512> {
+    LOWBIT_TARGET_AVX512 static void dequantize_row(const f16* x, float* y, std::int64_t n) noexcept {
+        std::int64_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            _mm512_storeu_ps(y + i, _mm512_maskz_cvtph_ps(x86::all16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
+        for (; i < n; ++i) y[i] = x86::half_to_float(x[i]);
+    }
+    LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, f16* y, std::int64_t n, const float*) noexcept {
+        std::int64_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm512_maskz_cvtps_ph(x86::all16, _mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+        for (; i < n; ++i) y[i] = to_f16(x[i]);
+    }
+};
+
+template <>
+struct kernels<formats::bf16, backend::avx512> {
+    LOWBIT_TARGET_AVX512 static void dequantize_row(const bf16* x, float* y, std::int64_t n) noexcept {
+        std::int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            const __m512i w = _mm512_maskz_cvtepu16_epi32(x86::all16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)));
+            _mm512_storeu_ps(y + i, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(x86::all16, w, 16)));
+        }
+        for (; i < n; ++i) y[i] = to_f32(x[i]);
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// VNNI dots: vpdpbusd multiplies unsigned by signed bytes and sums each four into int32.
+
+namespace x86 {
+/// Eight int32 sums of (x - offset) * y for unsigned codes x: sum x*y, minus offset * sum y.
+template <int Offset>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m256i dot_codes_vnni(__m256i x, __m256i y) noexcept {
+    const __m256i xy = _mm256_dpbusd_epi32(_mm256_setzero_si256(), x, y);
+    if constexpr (Offset == 0) return xy;
+    else return _mm256_sub_epi32(xy, _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(Offset), y));
+}
+} // namespace x86
+
+template <int Bits, bool Affine>
+struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512vnni> {
+    using F = formats::legacy_format<Bits, Affine>;
+    using block = typename F::block;
+    using partner_block = typename F::partner::block;
+
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 block_dot(const block& x, const partner_block& y, __m256 acc, float& mins) noexcept {
+        const __m256i q = x86::legacy_codes_avx512<Bits, Affine>(x);
+        const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
+        const __m256i s = x86::dot_codes_vnni<F::offset>(q, qy);
+        if constexpr (Affine) mins += x86::half_to_float(x.m) * x86::half_to_float(y.s);
+        const __m256 d = _mm256_set1_ps(x86::half_to_float(x.d) * x86::half_to_float(y.d));
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc);
+    }
+
+    LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const partner_block* y, std::int64_t n) noexcept {
+        const std::int64_t nb = n / 32;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        float mins = 0.0f;
+        std::int64_t i = 0;
+        for (; i + 1 < nb; i += 2) {
+            acc0 = block_dot(x[i], y[i], acc0, mins);
+            acc1 = block_dot(x[i + 1], y[i + 1], acc1, mins);
+        }
+        if (i < nb) acc0 = block_dot(x[i], y[i], acc0, mins);
+        return x86::hsum(_mm256_add_ps(acc0, acc1)) + mins;
+    }
+};
+
+template <class F>
+    requires std::same_as<F, formats::q8_0> || std::same_as<F, formats::q8_1>
+struct kernels<F, backend::avx512vnni> {
+    using block = typename F::block;
+
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 block_dot(const block& x, const block& y, __m256 acc) noexcept {
+        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
+        const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
+        // |x| * (y with x's sign): the unsigned operand vpdpbusd needs
+        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
+        const __m256 d = _mm256_set1_ps(x86::half_to_float(x.d) * x86::half_to_float(y.d));
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc);
+    }
+
+    LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const block* y, std::int64_t n) noexcept {
+        const std::int64_t nb = n / 32;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        std::int64_t i = 0;
+        for (; i + 1 < nb; i += 2) {
+            acc0 = block_dot(x[i], y[i], acc0);
+            acc1 = block_dot(x[i + 1], y[i + 1], acc1);
+        }
+        if (i < nb) acc0 = block_dot(x[i], y[i], acc0);
+        return x86::hsum(_mm256_add_ps(acc0, acc1));
+    }
+};
+
+} // namespace lowbit
+
+#endif

@@ -1,0 +1,171 @@
+// lowbit — the x86 backends (tags, target attributes) and the vector helpers they share.
+//
+// Every x86 kernel is compiled with __attribute__((target(...))), whatever -m flags the user
+// passes, so a binary built for baseline x86-64 still carries the AVX2 and AVX-512 kernels and
+// the runtime table (runtime.hpp) switches to them when cpu() reports the features. The
+// compile-time choice (select.hpp) uses a backend only when the target already enables it.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "../cpu.hpp"
+#include "scalar.hpp"
+
+#if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__))
+#  define LOWBIT_HAS_X86_BACKENDS 1
+#  include <immintrin.h>
+
+// The feature sets the kernels are compiled for. avx512 requires F, BW, DQ and VL (Skylake-SP,
+// Ice Lake, Zen 4, ...); avx512vnni adds the int8 dot-product instruction (Cascade Lake and later).
+#  define LOWBIT_TARGET_AVX2 __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt")))
+#  define LOWBIT_TARGET_AVX512 \
+      __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt,avx512f,avx512bw,avx512dq,avx512vl")))
+#  define LOWBIT_TARGET_AVX512VNNI \
+      __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#  define LOWBIT_X86_INLINE inline __attribute__((always_inline))
+#endif
+
+namespace lowbit::backend {
+
+/// AVX2 with FMA and F16C (Haswell, Zen 1 and later).
+struct avx2 {
+    static constexpr const char* name = "avx2";
+    static bool cpu_supported() noexcept {
+        const auto& f = cpu();
+        return f.avx2 && f.fma && f.f16c && f.bmi2;
+    }
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) && defined(__BMI2__)
+    static constexpr bool target_enabled = true;
+#else
+    static constexpr bool target_enabled = false;
+#endif
+};
+
+/// AVX-512 F/BW/DQ/VL on top of avx2.
+struct avx512 {
+    static constexpr const char* name = "avx512";
+    static bool cpu_supported() noexcept {
+        const auto& f = cpu();
+        return avx2::cpu_supported() && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl;
+    }
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__) && \
+    defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) && defined(__BMI2__)
+    static constexpr bool target_enabled = true;
+#else
+    static constexpr bool target_enabled = false;
+#endif
+};
+
+/// avx512 plus VNNI (vpdpbusd: u8 x s8 products summed into int32 in one instruction).
+struct avx512vnni {
+    static constexpr const char* name = "avx512vnni";
+    static bool cpu_supported() noexcept { return avx512::cpu_supported() && cpu().avx512vnni; }
+#if defined(__AVX512VNNI__)
+    static constexpr bool target_enabled = avx512::target_enabled;
+#else
+    static constexpr bool target_enabled = false;
+#endif
+};
+
+} // namespace lowbit::backend
+
+#if defined(LOWBIT_HAS_X86_BACKENDS)
+namespace lowbit::x86 {
+
+// GCC contracts a vector multiply followed by an add into an FMA (the intrinsics are plain vector
+// arithmetic to it), which changes the rounding. Where the scalar path rounds the product on its
+// own, the product goes through one of these barriers before it is added.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 opaque(__m256 v) noexcept {
+    __asm__("" : "+x"(v));
+    return v;
+}
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 opaque(__m512 v) noexcept {
+    __asm__("" : "+v"(v));
+    return v;
+}
+
+/// f16 -> f32 with the F16C instruction: exact, like numeric::f16_bits_to_f32.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float half_to_float(f16 h) noexcept {
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h.bits)));
+}
+
+/// The 32 codes of a 4-bit block as bytes: low nibbles are values 0..15, high nibbles 16..31.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i unpack_nibbles(const std::uint8_t* qs) noexcept {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+/// Bit j of the 32-bit mask (the fifth code bits of q5_0 / q5_1) as 0x10 in byte j.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i expand_bit4(std::uint32_t bits) noexcept {
+    // byte j gets the byte of `bits` holding bit j, then keeps only bit (j % 8)
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)),
+                                               _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                                                 0x0101010101010101, 0x0000000000000000));
+    const __m256i select = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float hsum(__m256 v) noexcept {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 double hsum(__m256d v) noexcept {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+}
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float hmax(__m256 v) noexcept {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float hmin(__m256 v) noexcept {
+    __m128 s = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_min_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_min_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 abs_ps(__m256 v) noexcept {
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+}
+
+/// Eight int8 -> eight floats.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 i8_to_ps(__m128i eight_bytes) noexcept {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(eight_bytes));
+}
+
+/// round(v) with C's halfway-away-from-zero rule, exact for |v| < 2^23: trunc(v) plus one step
+/// away from zero when the dropped fraction (computed exactly) is at least one half.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 round_half_away(__m256 v) noexcept {
+    v = opaque(v); // v is usually a product: it must be rounded before the fraction is taken
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = abs_ps(_mm256_sub_ps(v, t));
+    const __m256 step = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
+    return _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+}
+
+/// Four vectors of eight int32 (each in -128..127) -> 32 int8 in order.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i pack_i32_to_i8(__m256i a, __m256i b, __m256i c, __m256i d) noexcept {
+    const __m256i ab = _mm256_packs_epi32(a, b); // a0-3 b0-3 | a4-7 b4-7
+    const __m256i cd = _mm256_packs_epi32(c, d);
+    const __m256i abcd = _mm256_packs_epi16(ab, cd); // a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7
+    return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/// Sum of the eight int32 lanes.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 int hsum_i32(__m256i v) noexcept {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+} // namespace lowbit::x86
+#endif

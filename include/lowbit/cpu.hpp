@@ -1,0 +1,77 @@
+// lowbit — what the running CPU can execute, for the run-time choice of backend.
+//
+// Checked once per process. On x86 the instruction sets are read with cpuid and confirmed with
+// xgetbv (the OS must save the YMM/ZMM state, or AVX code faults even where cpuid lists it); on
+// aarch64 Linux with getauxval.
+#pragma once
+
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
+#  define LOWBIT_X86 1
+#  if defined(__GNUC__) || defined(__clang__)
+#    include <cpuid.h>
+#  endif
+#elif defined(__aarch64__)
+#  define LOWBIT_AARCH64 1
+#  if defined(__linux__)
+#    include <sys/auxv.h>
+#  endif
+#endif
+
+namespace lowbit {
+
+/// Instruction-set extensions the backends care about; each is true only when both the CPU and
+/// the operating system support it.
+struct cpu_features {
+    bool avx2 = false, fma = false, f16c = false, bmi2 = false;
+    bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
+    bool avx512vnni = false, avx512vbmi = false;
+    bool neon = false, neon_dotprod = false;
+};
+
+namespace detail {
+
+inline cpu_features detect_cpu_features() noexcept {
+    cpu_features f;
+#if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__))
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const bool osxsave = (c >> 27) & 1u, avx = (c >> 28) & 1u;
+    const bool fma = (c >> 12) & 1u, f16c = (c >> 29) & 1u;
+    if (!osxsave || !avx) return f;
+    unsigned xlo = 0, xhi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    const bool ymm_state = (xlo & 0x6u) == 0x6u;    // SSE and AVX registers saved
+    const bool zmm_state = (xlo & 0xE6u) == 0xE6u;  // plus opmask and the upper ZMM halves
+    if (!ymm_state || __get_cpuid_max(0, nullptr) < 7) return f;
+    __cpuid_count(7, 0, a, b, c, d);
+    f.avx2 = (b >> 5) & 1u;
+    f.bmi2 = (b >> 8) & 1u;
+    f.fma = fma;
+    f.f16c = f16c;
+    if (zmm_state) {
+        f.avx512f = (b >> 16) & 1u;
+        f.avx512dq = (b >> 17) & 1u;
+        f.avx512bw = (b >> 30) & 1u;
+        f.avx512vl = (b >> 31) & 1u;
+        f.avx512vbmi = (c >> 1) & 1u;
+        f.avx512vnni = (c >> 11) & 1u;
+    }
+#elif defined(LOWBIT_AARCH64)
+    f.neon = true; // Advanced SIMD is part of the aarch64 baseline
+#  if defined(__linux__) && defined(AT_HWCAP)
+    const unsigned long hw = getauxval(AT_HWCAP);
+    f.neon_dotprod = (hw >> 20) & 1ul; // HWCAP_ASIMDDP
+#  endif
+#endif
+    return f;
+}
+
+} // namespace detail
+
+/// The features of the CPU this process runs on (detected on first use).
+inline const cpu_features& cpu() noexcept {
+    static const cpu_features f = detail::detect_cpu_features();
+    return f;
+}
+
+} // namespace lowbit
