@@ -12,6 +12,7 @@
 #include "x86.hpp"
 #include "avx2.hpp"
 #include "avx512.hpp"
+#include "kquants_x86.hpp"
 #include "neon.hpp"
 
 namespace lowbit {
