@@ -245,3 +245,51 @@ TEST_CASE("describe_tensor reads the block number the way llama-quantize does") 
     CHECK(describe_tensor("blk.3.attn_qkv.weight", {64, 192, 1, 1}, type_id::f32).category == tensor_category::attn_v);
     CHECK_FALSE(describe_tensor("position_embd.weight", {64, 64, 1, 1}, type_id::f32).quantizable);
 }
+
+#ifdef LOWBIT_GGUF_TINY_LLAMA
+#include <lowbit/estimate/gguf_model.hpp>
+
+TEST_CASE("a GGUF file: spec from its metadata, and the same bytes as the spec and the file") {
+    const auto r = gguf::reader::open(LOWBIT_GGUF_TINY_LLAMA);
+    const auto m = spec_from_gguf(r);
+    CHECK(m.arch == "llama");
+    CHECK(m.n_layer == 2);
+    CHECK(m.n_embd == 256);
+    CHECK(m.n_head == 4);
+    CHECK(m.n_head_kv == 2);
+    CHECK(m.head_dim == 64);
+    CHECK(m.n_ff == 768);
+    CHECK(m.n_vocab == 1024);
+    CHECK_FALSE(m.tied_embeddings);
+    CHECK_FALSE(m.qkv_bias);
+    CHECK_FALSE(m.rope_freqs);
+    // The file is all f32, so the F32 preset must reproduce its tensor data exactly.
+    std::uint64_t file_bytes = 0, file_params = 0;
+    for (const auto& t : r.tensors()) {
+        file_bytes += t.n_bytes;
+        file_params += static_cast<std::uint64_t>(t.n_elements());
+    }
+    CHECK(weight_bytes(r, presets::f32) == file_bytes);
+    CHECK(param_count(m) == file_params);
+    CHECK(tensor_count(m) == r.tensors().size());
+    // The spec's own tensor list (what the converter writes) and the file's give the same bytes.
+    for (const auto& p : presets::all) CHECK(weight_bytes(r, p) == weight_bytes(m, p));
+    // llama-quantize's choices on two blocks: use_more_bits(1, 2) holds, use_more_bits(0, 2) not.
+    const auto plan = plan_gguf(r, presets::q4_k_m);
+    auto type_in_plan = [&](std::string_view name) {
+        for (const auto& p : plan)
+            if (full_name(p.tensor).view() == name) return p.type;
+        FAIL("no tensor " << std::string(name));
+        return type_id::f32;
+    };
+    CHECK(type_in_plan("blk.0.attn_v.weight") == type_id::q4_K);
+    CHECK(type_in_plan("blk.1.attn_v.weight") == type_id::q6_K);
+    CHECK(type_in_plan("blk.1.ffn_down.weight") == type_id::q6_K);
+    CHECK(type_in_plan("output.weight") == type_id::q6_K);
+    CHECK(type_in_plan("output_norm.weight") == type_id::f32);
+}
+#else
+TEST_CASE("the tiny GGUF model is configured") {
+    FAIL("LOWBIT_GGUF_TINY_LLAMA is not defined: tests/gguf_estimate.cmake did not run");
+}
+#endif

@@ -19,5 +19,6 @@ struct command {
 };
 
 int run_demo(std::span<char* const> args);
+int run_footprint(std::span<char* const> args);
 
 } // namespace lowbit_cli

@@ -13,6 +13,7 @@ using namespace lowbit_cli;
 
 constexpr command commands[] = {
     {"demo", "demo                      quantize a synthetic LLM-like matrix with every format", run_demo},
+    {"footprint", "footprint MODEL|FILE.gguf|all [--preset P] [--ctx N] [--memory 24GiB]  bytes, bpw, KV cache, fits?", run_footprint},
 };
 
 void print_usage(std::FILE* out) {

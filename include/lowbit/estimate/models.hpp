@@ -1,6 +1,10 @@
 // lowbit — published model configurations (config.json of each Hugging Face checkpoint).
 #pragma once
 
+#include <iterator>
+#include <optional>
+#include <string_view>
+
 #include "model_spec.hpp"
 
 namespace lowbit::models {
@@ -39,5 +43,23 @@ inline constexpr model_spec qwen2_5_7b{.name = "Qwen2.5-7B", .arch = "qwen2", .n
 
 inline constexpr model_spec all[] = {llama2_7b,  llama2_13b,   llama2_70b, llama3_1_8b,  llama3_1_70b,
                                      llama3_1_405b, mistral_7b, mixtral_8x7b, qwen2_5_7b};
+
+/// The identifiers above as strings, in the order of `all`.
+inline constexpr std::string_view ids[] = {"llama2_7b",     "llama2_13b", "llama2_70b",   "llama3_1_8b", "llama3_1_70b",
+                                           "llama3_1_405b", "mistral_7b", "mixtral_8x7b", "qwen2_5_7b"};
+
+/// A named model by identifier ("llama3_1_8b") or published name ("Llama-3.1-8B"), ignoring case.
+constexpr std::optional<model_spec> find(std::string_view name) {
+    auto same = [](std::string_view a, std::string_view b) {
+        auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+        if (a.size() != b.size()) return false;
+        for (std::size_t i = 0; i < a.size(); ++i)
+            if (lower(a[i]) != lower(b[i])) return false;
+        return true;
+    };
+    for (std::size_t i = 0; i < std::size(all); ++i)
+        if (same(name, ids[i]) || same(name, all[i].name)) return all[i];
+    return std::nullopt;
+}
 
 } // namespace lowbit::models

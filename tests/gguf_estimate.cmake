@@ -1,0 +1,18 @@
+# Footprint estimator: the tiny model's path (unpacked by gguf_cli.cmake, which sorts first) for
+# test_estimate, and runs of `lowbit footprint`.
+if(TARGET test_estimate)
+  target_compile_definitions(test_estimate PRIVATE
+    LOWBIT_GGUF_TINY_LLAMA="${CMAKE_CURRENT_BINARY_DIR}/gguf-data/tiny-llama-f32.gguf")
+endif()
+
+# The tool is defined after tests/ (examples/ comes later), so test the option, not the target.
+if(LOWBIT_BUILD_EXAMPLES)
+  # The published Llama-3.1-8B Q4_K_M file holds 4,912,898,304 bytes of tensor data.
+  add_test(NAME example_footprint COMMAND example_footprint)
+  add_test(NAME cli_footprint_named COMMAND lowbit_cli footprint llama3_1_8b --preset Q4_K_M --memory 8GiB)
+  set_tests_properties(cli_footprint_named PROPERTIES PASS_REGULAR_EXPRESSION "Q4_K_M +4912898304 .* yes")
+  add_test(NAME cli_footprint_file COMMAND lowbit_cli footprint ${CMAKE_CURRENT_BINARY_DIR}/gguf-data/tiny-llama-f32.gguf --memory 1GiB)
+  set_tests_properties(cli_footprint_file PROPERTIES PASS_REGULAR_EXPRESSION "recommended \\(balanced")
+  add_test(NAME cli_footprint_bad_memory COMMAND lowbit_cli footprint llama2_7b --memory 12XB)
+  set_tests_properties(cli_footprint_bad_memory PROPERTIES WILL_FAIL TRUE)
+endif()
