@@ -7,8 +7,8 @@ endif()
 
 # The tool is defined after tests/ (examples/ comes later), so test the option, not the target.
 if(LOWBIT_BUILD_EXAMPLES)
-  # The published Llama-3.1-8B Q4_K_M file holds 4,912,898,304 bytes of tensor data.
   add_test(NAME example_footprint COMMAND example_footprint)
+  # The published Llama-3.1-8B Q4_K_M file holds 4,912,898,304 bytes of tensor data.
   add_test(NAME cli_footprint_named COMMAND lowbit_cli footprint llama3_1_8b --preset Q4_K_M --memory 8GiB)
   set_tests_properties(cli_footprint_named PROPERTIES PASS_REGULAR_EXPRESSION "Q4_K_M +4912898304 .* yes")
   add_test(NAME cli_footprint_file COMMAND lowbit_cli footprint ${CMAKE_CURRENT_BINARY_DIR}/gguf-data/tiny-llama-f32.gguf --memory 1GiB)

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include <lowbit/estimate.hpp>
+#include <lowbit/estimate/gguf_model.hpp>
+
+#include "gguf/support.hpp"
 
 using namespace lowbit;
 
@@ -246,11 +249,9 @@ TEST_CASE("describe_tensor reads the block number the way llama-quantize does") 
     CHECK_FALSE(describe_tensor("position_embd.weight", {64, 64, 1, 1}, type_id::f32).quantizable);
 }
 
-#ifdef LOWBIT_GGUF_TINY_LLAMA
-#include <lowbit/estimate/gguf_model.hpp>
 
 TEST_CASE("a GGUF file: spec from its metadata, and the same bytes as the spec and the file") {
-    const auto r = gguf::reader::open(LOWBIT_GGUF_TINY_LLAMA);
+    const auto r = gguf::reader::open(lowbit_test::tiny_llama());
     const auto m = spec_from_gguf(r);
     CHECK(m.arch == "llama");
     CHECK(m.n_layer == 2);
@@ -288,8 +289,3 @@ TEST_CASE("a GGUF file: spec from its metadata, and the same bytes as the spec a
     CHECK(type_in_plan("output.weight") == type_id::q6_K);
     CHECK(type_in_plan("output_norm.weight") == type_id::f32);
 }
-#else
-TEST_CASE("the tiny GGUF model is configured") {
-    FAIL("LOWBIT_GGUF_TINY_LLAMA is not defined: tests/gguf_estimate.cmake did not run");
-}
-#endif
