@@ -13,6 +13,8 @@
 
 #include <lowbit/lowbit.hpp>
 
+#include "support.hpp"
+
 namespace f = lowbit::formats;
 namespace kq = lowbit::formats::kquant;
 using lowbit::type_id;
@@ -306,21 +308,38 @@ TEST_CASE("integer dot products equal the dot of the dequantized rows") {
     }
 }
 
-TEST_CASE("templates and the runtime table agree") {
+TEST_CASE("templates, the scalar kernels and the runtime table agree") {
+    // Quantized bytes and dequantized floats are exact whatever backend serves them; dots may be
+    // summed in another order by a SIMD backend, so they agree within float rounding.
     const auto x = gaussian(2 * 512, 18);
     const auto act = gaussian(512, 19);
-    std::vector<f::block_q8_K> qa(2);
+    std::vector<f::block_q8_K> qa(2), qa_scalar(2);
     lowbit::quantize<f::q8_K>(act, qa, 512);
+    lowbit::kernels<f::q8_K, lowbit::backend::scalar>::quantize_row(act.data(), qa_scalar.data(), 512, nullptr);
+    CHECK(std::memcmp(qa.data(), qa_scalar.data(), sizeof(f::block_q8_K) * 2) == 0);
     auto check = [&]<class F>(F) {
+        using scalar = lowbit::kernels<F, lowbit::backend::scalar>;
         CAPTURE(lowbit::type_name(F::id));
-        std::vector<typename F::block> q(4);
+        std::vector<typename F::block> q(4), qs(4);
         lowbit::quantize<F>(x, q, 512);
+        for (int row = 0; row < 2; ++row) scalar::quantize_row(x.data() + 512 * row, qs.data() + 2 * row, 512, nullptr);
         const auto r = run(F::id, x, 512);
         CHECK(std::memcmp(q.data(), r.q.data(), r.q.size()) == 0);
-        std::vector<float> back(x.size());
+        CHECK(std::memcmp(qs.data(), r.q.data(), r.q.size()) == 0);
+        std::vector<float> back(x.size()), back_scalar(x.size());
         lowbit::dequantize<F>(q, back);
+        scalar::dequantize_row(q.data(), back_scalar.data(), static_cast<std::int64_t>(x.size()));
         CHECK(back == r.back);
-        CHECK(lowbit::dot<F>(std::span(q).first(2), qa) == lowbit::dot(F::id, q.data(), qa.data(), 512));
+        CHECK(back_scalar == r.back);
+        double magnitude = 0;
+        std::vector<float> a(512);
+        lowbit::dequantize<f::q8_K>(qa, a);
+        for (std::size_t i = 0; i < 512; ++i) magnitude += std::fabs(static_cast<double>(back[i]) * a[i]);
+        const double via_template = lowbit::dot<F>(std::span(q).first(2), qa);
+        const double via_scalar = scalar::dot(q.data(), qa.data(), 512);
+        const double via_runtime = lowbit::dot(F::id, q.data(), qa.data(), 512);
+        CHECK(std::fabs(via_template - via_runtime) <= 1e-6 * magnitude);
+        CHECK(std::fabs(via_scalar - via_runtime) <= 1e-6 * magnitude);
     };
     check(f::q2_K{});
     check(f::q3_K{});
@@ -362,4 +381,71 @@ TEST_CASE("arbitrary bytes decode without undefined behaviour") {
         std::memcpy(qa.data() + 292, qa_good.data() + 292, 4); // and block 1
         CHECK(std::isfinite(lowbit::dot(t, q.data(), qa.data(), 512)));
     }
+}
+
+namespace {
+template <class F>
+void check_golden_scalar(const lowbit_test::golden_case& c) {
+    using namespace lowbit_test;
+    using scalar = lowbit::kernels<F, lowbit::backend::scalar>;
+    using block = typename F::block;
+    CAPTURE(c.type);
+    CAPTURE(c.name);
+    const auto dir = data_dir() / "golden";
+    const auto src = read_array<float>(dir / "inputs" / (c.name + ".src.f32"));
+    const auto imatrix = read_array<float>(dir / "inputs" / (c.name + ".imatrix.f32"));
+    const auto act = read_array<float>(dir / "inputs" / (c.name + ".act.f32"));
+    const std::int64_t n = c.nrows * c.n_per_row, nb = c.n_per_row / 256;
+    const auto quantize_all = [&](const float* w) {
+        std::vector<unsigned char> out(static_cast<std::size_t>(c.nrows * nb) * sizeof(block));
+        for (std::int64_t r = 0; r < c.nrows; ++r)
+            scalar::quantize_row(src.data() + r * c.n_per_row, reinterpret_cast<block*>(out.data()) + r * nb, c.n_per_row, w);
+        return out;
+    };
+    const auto dequantize_all = [&](const std::vector<unsigned char>& q) {
+        std::vector<float> out(static_cast<std::size_t>(n));
+        scalar::dequantize_row(reinterpret_cast<const block*>(q.data()), out.data(), n);
+        return out;
+    };
+    const auto ref_q = read_bytes(dir / c.type / (c.name + ".q"));
+    const auto ref_qw = read_bytes(dir / c.type / (c.name + ".qw"));
+    CHECK(quantize_all(nullptr) == ref_q);
+    CHECK(quantize_all(imatrix.data()) == ref_qw);
+    CHECK(same_bits(dequantize_all(ref_q), read_array<float>(dir / c.type / (c.name + ".deq.f32"))));
+    CHECK(same_bits(dequantize_all(ref_qw), read_array<float>(dir / c.type / (c.name + ".deqw.f32"))));
+
+    const auto act_ref = read_bytes(dir / c.type / (c.name + ".act.q"));
+    std::vector<unsigned char> act_ours(act_ref.size());
+    lowbit::kernels<lowbit::formats::q8_K, lowbit::backend::scalar>::quantize_row(
+        act.data(), reinterpret_cast<lowbit::formats::block_q8_K*>(act_ours.data()), c.n_per_row, nullptr);
+    CHECK(act_ours == act_ref);
+    const auto dots = read_array<double>(dir / c.type / (c.name + ".dot.f64"));
+    const auto w_deq = dequantize_all(ref_q);
+    std::vector<float> a_deq(static_cast<std::size_t>(c.n_per_row));
+    lowbit::kernels<lowbit::formats::q8_K, lowbit::backend::scalar>::dequantize_row(
+        reinterpret_cast<const lowbit::formats::block_q8_K*>(act_ref.data()), a_deq.data(), c.n_per_row);
+    for (std::int64_t r = 0; r < c.nrows; ++r) {
+        const double exact = dots[static_cast<std::size_t>(2 * r)], reference = dots[static_cast<std::size_t>(2 * r + 1)];
+        double magnitude = 0;
+        for (std::int64_t i = 0; i < c.n_per_row; ++i)
+            magnitude += std::fabs(static_cast<double>(w_deq[static_cast<std::size_t>(r * c.n_per_row + i)]) * a_deq[static_cast<std::size_t>(i)]);
+        const double ours = scalar::dot(reinterpret_cast<const block*>(ref_q.data()) + r * nb,
+                                        reinterpret_cast<const lowbit::formats::block_q8_K*>(act_ref.data()), c.n_per_row);
+        CHECK(std::fabs(ours - exact) <= std::max(2 * std::fabs(reference - exact), 1e-5 * magnitude));
+    }
+}
+} // namespace
+
+TEST_CASE("the scalar kernels (the path SIMD backends must reproduce) match every golden K-quant case") {
+    int cases = 0;
+    for (const auto& c : lowbit_test::golden_manifest()) {
+        if (c.type == "q2_K") check_golden_scalar<f::q2_K>(c);
+        else if (c.type == "q3_K") check_golden_scalar<f::q3_K>(c);
+        else if (c.type == "q4_K") check_golden_scalar<f::q4_K>(c);
+        else if (c.type == "q5_K") check_golden_scalar<f::q5_K>(c);
+        else if (c.type == "q6_K") check_golden_scalar<f::q6_K>(c);
+        else continue;
+        ++cases;
+    }
+    CHECK(cases == 50);
 }

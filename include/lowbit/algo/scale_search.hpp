@@ -6,9 +6,12 @@
 // source evaluated without fused multiply-add, and the bytes it writes depend on that.
 #pragma once
 
+#include <atomic>
+#include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "../config.hpp"
 #include "../numeric/rounding.hpp"
@@ -34,7 +37,36 @@ LOWBIT_INLINE float default_weight(int rmse_type, float x) noexcept {
         default: return std::sqrt(std::fabs(x));
     }
 }
+
+/// Groups the searches take at most this many values (their scratch arrays live on the stack).
+inline constexpr int max_group_ = 256;
+
+/// A compiler barrier over an array: values stored to it before the barrier are read back from
+/// memory after it, so a product stored there can never be fused into an addition that reads it.
+LOWBIT_INLINE void fence_array(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+#else
+    static_cast<void>(p);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+#endif
+}
+template <class... T>
+LOWBIT_INLINE void fence(const T*... p) noexcept {
+    (fence_array(p), ...);
+}
+
+/// nearest_int for a value read back after a fence (so not the fresh result of a product).
+LOWBIT_INLINE int round_fenced(float x) noexcept {
+    const float biased = x + 12582912.0f;
+    std::int32_t i;
+    std::memcpy(&i, &biased, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
 } // namespace detail_
+
+/// Most values one search call takes (its scratch arrays are on the stack).
+inline constexpr int max_group = detail_::max_group_;
 
 /// Symmetric codes: x ≈ scale * (L - nmax), L in [0, 2*nmax). `rmse_type` 0 takes the first
 /// guess; negative values stop after one least-squares refinement; otherwise 18 more candidate
@@ -66,33 +98,57 @@ inline float symmetric_codes(int n, int nmax, const float* LOWBIT_RESTRICT x, st
         rmse_type = -rmse_type;
         return_early = true;
     }
-    auto weight = [&](int i) { return qw ? qw[i] : detail_::default_weight(rmse_type, x[i]); };
-    float sumlx = 0, suml2 = 0;
+    // As in affine_codes_weighted: element-wise work in arrays, a fence before the ordered sums,
+    // and a candidate with the same codes as the one before it skipped (it would leave the
+    // result as it is: accepting it again rewrites the same codes, scale and score).
+    assert(n <= max_group);
+    float wx[max_group], wt[max_group], t[max_group], lf[max_group];
     for (int i = 0; i < n; ++i) {
-        const int l = clamp(nearest_int(mul(iscale, x[i])), -nmax, nmax - 1);
-        L[i] = static_cast<std::int8_t>(l + nmax);
-        const float w = weight(i);
-        sumlx += mul(mul(w, x[i]), static_cast<float>(l));
-        suml2 += mul(mul(w, static_cast<float>(l)), static_cast<float>(l));
+        wt[i] = qw ? qw[i] : detail_::default_weight(rmse_type, x[i]);
+        wx[i] = wt[i] * x[i];
     }
+    std::int8_t cand[2][max_group];
+    auto codes = [&](float iscale_, std::int8_t* out) {
+        for (int i = 0; i < n; ++i) t[i] = iscale_ * x[i];
+        detail_::fence(t);
+        for (int i = 0; i < n; ++i) {
+            const int l = clamp(detail_::round_fenced(t[i]), -nmax, nmax - 1);
+            out[i] = static_cast<std::int8_t>(l);
+            lf[i] = static_cast<float>(l);
+        }
+    };
+    auto sums = [&](float& sumlx_, float& suml2_) {
+        float a[max_group], b[max_group];
+        for (int i = 0; i < n; ++i) {
+            a[i] = wx[i] * lf[i];
+            b[i] = (wt[i] * lf[i]) * lf[i];
+        }
+        detail_::fence(a, b);
+        sumlx_ = suml2_ = 0;
+        for (int i = 0; i < n; ++i) {
+            sumlx_ += a[i];
+            suml2_ += b[i];
+        }
+    };
+    float sumlx, suml2;
+    codes(iscale, cand[0]);
+    for (int i = 0; i < n; ++i) L[i] = static_cast<std::int8_t>(cand[0][i] + nmax);
+    sums(sumlx, suml2);
     float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
     if (return_early) return suml2 > 0 ? mul(0.5f, scale + 1 / iscale) : 1 / iscale;
     float best = mul(scale, sumlx);
+    int k = 0;
     for (int is = -9; is <= 9; ++is) {
         if (is == 0) continue;
+        ++k;
+        std::int8_t* cur = cand[k & 1];
+        const std::int8_t* previous = cand[(k & 1) ^ 1];
         iscale = -(static_cast<float>(nmax) + mul(0.1f, static_cast<float>(is))) / max;
-        sumlx = suml2 = 0;
-        for (int i = 0; i < n; ++i) {
-            const int l = clamp(nearest_int(mul(iscale, x[i])), -nmax, nmax - 1);
-            const float w = weight(i);
-            sumlx += mul(mul(w, x[i]), static_cast<float>(l));
-            suml2 += mul(mul(w, static_cast<float>(l)), static_cast<float>(l));
-        }
+        codes(iscale, cur);
+        if (std::memcmp(cur, previous, static_cast<std::size_t>(n)) == 0) continue;
+        sums(sumlx, suml2);
         if (suml2 > 0 && mul(sumlx, sumlx) > mul(best, suml2)) {
-            for (int i = 0; i < n; ++i) {
-                const int l = nearest_int(mul(iscale, x[i]));
-                L[i] = static_cast<std::int8_t>(nmax + clamp(l, -nmax, nmax - 1));
-            }
+            for (int i = 0; i < n; ++i) L[i] = static_cast<std::int8_t>(cur[i] + nmax);
             scale = sumlx / suml2;
             best = mul(scale, sumlx);
         }
@@ -102,20 +158,33 @@ inline float symmetric_codes(int n, int nmax, const float* LOWBIT_RESTRICT x, st
 
 /// Affine codes with a weighted least-squares search over candidate scales:
 /// x ≈ scale * L - the_min, L in [0, nmax], the_min >= 0. Weights default to x².
-/// `use_mad` scores candidates by weighted absolute instead of squared error.
+/// `use_mad` scores candidates by weighted absolute instead of squared error. n <= max_group.
+///
+/// The reference's sums run in order and may not be reassociated, so they are latency-bound
+/// chains of additions. Everything else is element-wise: it is computed for the whole group into
+/// arrays (where the compiler vectorises it), and a memory fence (detail_::fence) stands between
+/// products and the additions that consume them, so no product can be fused into an FMA. A
+/// candidate whose codes equal the previous candidate's is skipped: its sums, fit and error would
+/// be the same, so it cannot beat the best so far (which is at most the previous one's error).
 inline float affine_codes_weighted(int n, int nmax, const float* LOWBIT_RESTRICT x, const float* LOWBIT_RESTRICT weights,
                                    std::uint8_t* LOWBIT_RESTRICT L, float* the_min, std::uint8_t* LOWBIT_RESTRICT Laux,
                                    float rmin, float rdelta, int nstep, bool use_mad) noexcept {
-    auto weight = [&](int i) { return weights ? weights[i] : mul(x[i], x[i]); };
+    assert(n > 0 && n <= max_group);
+    float w[max_group];
+    if (weights) {
+        std::memcpy(w, weights, sizeof(float) * static_cast<std::size_t>(n));
+    } else {
+        for (int i = 0; i < n; ++i) w[i] = x[i] * x[i];
+        detail_::fence(w);
+    }
     float min = x[0], max = x[0];
-    float sum_w = weight(0);
-    float sum_x = mul(sum_w, x[0]);
+    float sum_w = w[0];
+    float sum_x = mul(w[0], x[0]);
     for (int i = 1; i < n; ++i) {
         if (x[i] < min) min = x[i];
         if (x[i] > max) max = x[i];
-        const float w = weight(i);
-        sum_w += w;
-        sum_x += mul(w, x[i]);
+        sum_w += w[i];
+        sum_x += mul(w[i], x[i]);
     }
     if (min > 0) min = 0;
     if (max <= min) {
@@ -123,35 +192,71 @@ inline float affine_codes_weighted(int n, int nmax, const float* LOWBIT_RESTRICT
         *the_min = -min;
         return 0.0f;
     }
-    auto error_of = [&](float scale_, float min_, const std::uint8_t* codes) {
+    float t[max_group], lf[max_group];
+    // L[i] = clamp(round(iscale * (x[i] - min)), 0, nmax), and lf = L as floats.
+    auto codes = [&](float iscale, float min_, std::uint8_t* out) {
+        for (int i = 0; i < n; ++i) t[i] = iscale * (x[i] - min_);
+        detail_::fence(t);
+        for (int i = 0; i < n; ++i) {
+            const int l = clamp(detail_::round_fenced(t[i]), 0, nmax);
+            out[i] = static_cast<std::uint8_t>(l);
+            lf[i] = static_cast<float>(l);
+        }
+    };
+    // With no negative weight the partial error sums never decrease, so a candidate can be dropped
+    // as soon as its partial sum reaches the best error: its total could not be below it.
+    bool nonnegative = true;
+    for (int i = 0; i < n; ++i) nonnegative &= w[i] >= 0.0f;
+    // Σ w * (scale*L + min - x)^2 (or |.|), with lf holding L; stops early at or above `bound`.
+    auto error_of = [&](float scale_, float min_, float bound) {
+        float e[max_group];
+        for (int i = 0; i < n; ++i) t[i] = scale_ * lf[i];
+        detail_::fence(t);
+        if (use_mad) {
+            for (int i = 0; i < n; ++i) e[i] = w[i] * std::fabs((t[i] + min_) - x[i]);
+        } else {
+            for (int i = 0; i < n; ++i) {
+                const float diff = (t[i] + min_) - x[i];
+                e[i] = w[i] * (diff * diff);
+            }
+        }
+        detail_::fence(e);
         float err = 0;
         for (int i = 0; i < n; ++i) {
-            float diff = (mul(scale_, static_cast<float>(codes[i])) + min_) - x[i];
-            diff = use_mad ? std::fabs(diff) : mul(diff, diff);
-            err += mul(weight(i), diff);
+            err += e[i];
+            if ((i & 7) == 7 && nonnegative && !(err < bound)) return err;
         }
         return err;
     };
     float iscale = static_cast<float>(nmax) / (max - min);
     float scale = 1 / iscale;
-    for (int i = 0; i < n; ++i)
-        L[i] = static_cast<std::uint8_t>(clamp(nearest_int(mul(iscale, x[i] - min)), 0, nmax));
-    float best_error = error_of(scale, min, L);
+    codes(iscale, min, L);
+    float best_error = error_of(scale, min, std::numeric_limits<float>::infinity());
     if (nstep < 1) {
         *the_min = -min;
         return scale;
     }
+    std::uint8_t cand[2][max_group];
+    bool have_previous = false;
     for (int is = 0; is <= nstep; ++is) {
+        std::uint8_t* cur = cand[is & 1];
+        const std::uint8_t* previous = cand[(is & 1) ^ 1];
         iscale = ((rmin + mul(rdelta, static_cast<float>(is))) + static_cast<float>(nmax)) / (max - min);
+        codes(iscale, min, cur);
+        if (have_previous && std::memcmp(cur, previous, static_cast<std::size_t>(n)) == 0) continue;
+        have_previous = true;
+        float wl[max_group], wl2[max_group], wlx[max_group];
+        for (int i = 0; i < n; ++i) {
+            wl[i] = w[i] * lf[i];
+            wl2[i] = wl[i] * lf[i];
+            wlx[i] = wl[i] * x[i];
+        }
+        detail_::fence(wl, wl2, wlx);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; ++i) {
-            const int l = clamp(nearest_int(mul(iscale, x[i] - min)), 0, nmax);
-            Laux[i] = static_cast<std::uint8_t>(l);
-            const float w = weight(i);
-            const float wl = mul(w, static_cast<float>(l));
-            sum_l += wl;
-            sum_l2 += mul(wl, static_cast<float>(l));
-            sum_xl += mul(wl, x[i]);
+            sum_l += wl[i];
+            sum_l2 += wl2[i];
+            sum_xl += wlx[i];
         }
         const float D = mul(sum_w, sum_l2) - mul(sum_l, sum_l);
         if (D > 0) {
@@ -161,15 +266,16 @@ inline float affine_codes_weighted(int n, int nmax, const float* LOWBIT_RESTRICT
                 this_min = 0;
                 this_scale = sum_xl / sum_l2;
             }
-            const float cur_error = error_of(this_scale, this_min, Laux);
+            const float cur_error = error_of(this_scale, this_min, best_error);
             if (cur_error < best_error) {
-                std::memcpy(L, Laux, static_cast<std::size_t>(n));
+                std::memcpy(L, cur, static_cast<std::size_t>(n));
                 best_error = cur_error;
                 scale = this_scale;
                 min = this_min;
             }
         }
     }
+    if (Laux) std::memcpy(Laux, cand[nstep & 1], static_cast<std::size_t>(n)); // as the reference leaves it
     *the_min = -min;
     return scale;
 }
