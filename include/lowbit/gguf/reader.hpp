@@ -284,7 +284,7 @@ private:
     // Metadata arrays of arrays may nest; a bound keeps the parser's recursion shallow.
     static constexpr int max_nesting = 16;
     // Smallest possible encodings, used to refuse counts that cannot fit before allocating for them.
-    static constexpr std::uint64_t min_kv_bytes = 8 + 1 + 4 + 1;      // key length, 1-byte key, type, 1-byte value
+    static constexpr std::uint64_t min_kv_bytes = 8 + 4 + 1;          // key length, type, 1-byte value
     static constexpr std::uint64_t min_tensor_bytes = 8 + 4 + 4 + 8;  // name length, n_dims, type, offset
     static constexpr std::uint64_t min_string_bytes = 8;
     static constexpr std::uint64_t min_array_bytes = 4 + 8;
