@@ -119,6 +119,33 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i dot_u8_avx2(__m256i x, __m256i y) n
     return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
 }
 
+/// The dot driver of the 32-value block formats: scales converted eight blocks at a time, the
+/// per-block int32 sums (Kernels::block_sums) scaled and summed in two chains. Formats with a min term
+/// (q4_1, q5_1 against q8_1) add m_x * s_y per block.
+template <class Kernels, class XB, class YB>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float legacy_dot(const XB* x, const YB* y, std::int64_t n) noexcept {
+    constexpr bool with_min = requires(const XB& b) { b.m; };
+    const std::int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
+    std::int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        alignas(32) float d[8];
+        _mm256_store_ps(d, _mm256_mul_ps(halves8<&XB::d>(x + i), halves8<&YB::d>(y + i)));
+        if constexpr (with_min) mins = _mm256_fmadd_ps(halves8<&XB::m>(x + i), halves8<&YB::s>(y + i), mins);
+        for (int k = 0; k < 8; k += 2) {
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k], y[i + k])), _mm256_broadcast_ss(d + k), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k + 1], y[i + k + 1])), _mm256_broadcast_ss(d + k + 1), acc1);
+        }
+    }
+    float tail_mins = 0.0f;
+    for (; i < nb; ++i) {
+        const __m256 d = _mm256_set1_ps(half_to_float(x[i].d) * half_to_float(y[i].d));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i], y[i])), d, acc0);
+        if constexpr (with_min) tail_mins += half_to_float(x[i].m) * half_to_float(y[i].s);
+    }
+    return hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), mins)) + tail_mins;
+}
+
 } // namespace lowbit::x86
 
 namespace lowbit {
@@ -129,14 +156,25 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
     using block = typename F::block;
     using partner_block = typename F::partner::block;
 
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_block(const block& x, __m256 d, __m256 m, float* y) noexcept {
+        __m256i q = x86::legacy_codes<Bits, Affine>(x);
+        if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
+        x86::store_block_avx2<Affine>(q, d, m, y);
+    }
+
     LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
-        for (std::int64_t i = 0; i < n / 32; ++i) {
-            __m256i q = x86::legacy_codes<Bits, Affine>(x[i]);
-            if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
-            const __m256 d = _mm256_set1_ps(x86::half_to_float(x[i].d));
-            __m256 m = _mm256_setzero_ps();
-            if constexpr (Affine) m = _mm256_set1_ps(x86::half_to_float(x[i].m));
-            x86::store_block_avx2<Affine>(q, d, m, y + 32 * i);
+        const std::int64_t nb = n / 32;
+        std::int64_t i = 0;
+        for (; i + 8 <= nb; i += 8) {
+            alignas(32) float d[8], m[8] = {};
+            _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
+            if constexpr (Affine) _mm256_store_ps(m, x86::halves8<&block::m>(x + i));
+            for (int k = 0; k < 8; ++k) dequantize_block(x[i + k], _mm256_broadcast_ss(d + k), _mm256_broadcast_ss(m + k), y + 32 * (i + k));
+        }
+        for (; i < nb; ++i) {
+            float m = 0.0f;
+            if constexpr (Affine) m = x86::half_to_float(x[i].m);
+            dequantize_block(x[i], _mm256_set1_ps(x86::half_to_float(x[i].d)), _mm256_set1_ps(m), y + 32 * i);
         }
     }
 
@@ -146,33 +184,16 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
             if (!x86::quantize_legacy_block_avx2<Bits, Affine>(x + 32 * i, y[i])) F::quantize_row(x + 32 * i, y + i, 32, nullptr);
     }
 
-    /// One block's contribution: d_x*d_y times the eight partial sums (the min term goes to `mins`).
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 block_dot(const block& x, const partner_block& y, __m256 acc, float& mins) noexcept {
-        __m256i q = x86::legacy_codes<Bits, Affine>(x);
+    /// Eight int32 partial sums of one block's codes (offset removed) times the partner's.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i block_sums(const block& x, const partner_block& y) noexcept {
+        const __m256i q = x86::legacy_codes<Bits, Affine>(x);
         const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
-        __m256i s;
-        if constexpr (Affine) {
-            s = x86::dot_u8_avx2(q, qy);
-            mins += x86::half_to_float(x.m) * x86::half_to_float(y.s);
-        } else {
-            q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
-            s = x86::dot_i8_avx2(q, qy);
-        }
-        const __m256 d = _mm256_set1_ps(x86::half_to_float(x.d) * x86::half_to_float(y.d));
-        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc);
+        if constexpr (Affine) return x86::dot_u8_avx2(q, qy);
+        else return x86::dot_i8_avx2(_mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset))), qy);
     }
 
     LOWBIT_TARGET_AVX2 static float dot(const block* x, const partner_block* y, std::int64_t n) noexcept {
-        const std::int64_t nb = n / 32;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        float mins = 0.0f;
-        std::int64_t i = 0;
-        for (; i + 1 < nb; i += 2) { // two chains, so consecutive blocks overlap
-            acc0 = block_dot(x[i], y[i], acc0, mins);
-            acc1 = block_dot(x[i + 1], y[i + 1], acc1, mins);
-        }
-        if (i < nb) acc0 = block_dot(x[i], y[i], acc0, mins);
-        return x86::hsum(_mm256_add_ps(acc0, acc1)) + mins;
+        return x86::legacy_dot<kernels>(x, y, n);
     }
 };
 
@@ -182,14 +203,22 @@ struct kernels<F, backend::avx2> {
     using block = typename F::block;
     static constexpr bool has_sum = std::same_as<F, formats::q8_1>;
 
-    LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
-        for (std::int64_t i = 0; i < n / 32; ++i) {
-            const __m256 d = _mm256_set1_ps(x86::half_to_float(x[i].d));
-            for (int k = 0; k < 4; ++k) {
-                const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[i].qs + 8 * k));
-                _mm256_storeu_ps(y + 32 * i + 8 * k, _mm256_mul_ps(x86::i8_to_ps(b), d));
-            }
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_block(const block& x, __m256 d, float* y) noexcept {
+        for (int j = 0; j < 4; ++j) {
+            const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.qs + 8 * j));
+            _mm256_storeu_ps(y + 8 * j, _mm256_mul_ps(x86::i8_to_ps(b), d));
         }
+    }
+
+    LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        const std::int64_t nb = n / 32;
+        std::int64_t i = 0;
+        for (; i + 8 <= nb; i += 8) {
+            alignas(32) float d[8];
+            _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
+            for (int k = 0; k < 8; ++k) dequantize_block(x[i + k], _mm256_broadcast_ss(d + k), y + 32 * (i + k));
+        }
+        for (; i < nb; ++i) dequantize_block(x[i], _mm256_set1_ps(x86::half_to_float(x[i].d)), y + 32 * i);
     }
 
     LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, block* y, std::int64_t n, const float* /*imatrix*/) noexcept {
@@ -201,23 +230,14 @@ struct kernels<F, backend::avx2> {
         }
     }
 
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 block_dot(const block& x, const block& y, __m256 acc) noexcept {
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i block_sums(const block& x, const block& y) noexcept {
         const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
         const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
-        const __m256 d = _mm256_set1_ps(x86::half_to_float(x.d) * x86::half_to_float(y.d));
-        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(x86::dot_i8_avx2(qx, qy)), d, acc);
+        return x86::dot_i8_avx2(qx, qy);
     }
 
     LOWBIT_TARGET_AVX2 static float dot(const block* x, const block* y, std::int64_t n) noexcept {
-        const std::int64_t nb = n / 32;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        std::int64_t i = 0;
-        for (; i + 1 < nb; i += 2) {
-            acc0 = block_dot(x[i], y[i], acc0);
-            acc1 = block_dot(x[i + 1], y[i + 1], acc1);
-        }
-        if (i < nb) acc0 = block_dot(x[i], y[i], acc0);
-        return x86::hsum(_mm256_add_ps(acc0, acc1));
+        return x86::legacy_dot<kernels>(x, y, n);
     }
 };
 
@@ -246,17 +266,17 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i to_bf16_bits(__m256 v) noexcept {
     return _mm256_blendv_epi8(rounded, quiet, nan);
 }
 
+/// Dot of the first `done` values (a multiple of 8) in four float chains. Unlike the scalar
+/// path (which sums in double) this rounds like any float dot: within the tests' tolerance.
 template <class T>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 double dot_float_avx2(const T* x, const T* y, std::int64_t n, std::int64_t& done) noexcept {
-    __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     std::int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 a = load8(x + i), b = load8(y + i);
-        acc0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), _mm256_cvtps_pd(_mm256_castps256_ps128(b)), acc0);
-        acc1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), acc1);
-    }
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(load8(x + i + 8 * k), load8(y + i + 8 * k), acc[k]);
+    for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load8(x + i), load8(y + i), acc[0]);
     done = i;
-    return hsum(_mm256_add_pd(acc0, acc1));
+    return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
 }
 } // namespace x86
 

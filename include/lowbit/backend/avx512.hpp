@@ -52,14 +52,25 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
     using F = formats::legacy_format<Bits, Affine>;
     using block = typename F::block;
 
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_block(const block& x, __m512 d, __m512 m, float* y) noexcept {
+        __m256i q = x86::legacy_codes_avx512<Bits, Affine>(x);
+        if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
+        x86::store_block_avx512<Affine>(q, d, m, y);
+    }
+
     LOWBIT_TARGET_AVX512 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
-        for (std::int64_t i = 0; i < n / 32; ++i) {
-            __m256i q = x86::legacy_codes_avx512<Bits, Affine>(x[i]);
-            if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
-            const __m512 d = _mm512_set1_ps(x86::half_to_float(x[i].d));
-            __m512 m = _mm512_setzero_ps();
-            if constexpr (Affine) m = _mm512_set1_ps(x86::half_to_float(x[i].m));
-            x86::store_block_avx512<Affine>(q, d, m, y + 32 * i);
+        const std::int64_t nb = n / 32;
+        std::int64_t i = 0;
+        for (; i + 8 <= nb; i += 8) {
+            alignas(32) float d[8], m[8] = {};
+            _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
+            if constexpr (Affine) _mm256_store_ps(m, x86::halves8<&block::m>(x + i));
+            for (int k = 0; k < 8; ++k) dequantize_block(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
+        }
+        for (; i < nb; ++i) {
+            float m = 0.0f;
+            if constexpr (Affine) m = x86::half_to_float(x[i].m);
+            dequantize_block(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), _mm512_set1_ps(m), y + 32 * i);
         }
     }
 };
@@ -68,12 +79,22 @@ template <class F>
     requires std::same_as<F, formats::q8_0> || std::same_as<F, formats::q8_1>
 struct kernels<F, backend::avx512> {
     using block = typename F::block;
-    LOWBIT_TARGET_AVX512 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
-        for (std::int64_t i = 0; i < n / 32; ++i) {
-            const __m512 d = _mm512_set1_ps(x86::half_to_float(x[i].d));
-            const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
-            x86::store_block_avx512<false>(q, d, d, y + 32 * i);
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_block(const block& x, __m512 d, float* y) noexcept {
+        for (int h = 0; h < 2; ++h) {
+            const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs + 16 * h));
+            _mm512_storeu_ps(y + 16 * h, _mm512_mul_ps(x86::i8_to_ps16(q), d));
         }
+    }
+
+    LOWBIT_TARGET_AVX512 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        const std::int64_t nb = n / 32;
+        std::int64_t i = 0;
+        for (; i + 8 <= nb; i += 8) {
+            alignas(32) float d[8];
+            _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
+            for (int k = 0; k < 8; ++k) dequantize_block(x[i + k], _mm512_set1_ps(d[k]), y + 32 * (i + k));
+        }
+        for (; i < nb; ++i) dequantize_block(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), y + 32 * i);
     }
 };
 
@@ -124,26 +145,14 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512vnni> {
     using block = typename F::block;
     using partner_block = typename F::partner::block;
 
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 block_dot(const block& x, const partner_block& y, __m256 acc, float& mins) noexcept {
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256i block_sums(const block& x, const partner_block& y) noexcept {
         const __m256i q = x86::legacy_codes_avx512<Bits, Affine>(x);
         const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
-        const __m256i s = x86::dot_codes_vnni<F::offset>(q, qy);
-        if constexpr (Affine) mins += x86::half_to_float(x.m) * x86::half_to_float(y.s);
-        const __m256 d = _mm256_set1_ps(x86::half_to_float(x.d) * x86::half_to_float(y.d));
-        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc);
+        return x86::dot_codes_vnni<F::offset>(q, qy);
     }
 
     LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const partner_block* y, std::int64_t n) noexcept {
-        const std::int64_t nb = n / 32;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        float mins = 0.0f;
-        std::int64_t i = 0;
-        for (; i + 1 < nb; i += 2) {
-            acc0 = block_dot(x[i], y[i], acc0, mins);
-            acc1 = block_dot(x[i + 1], y[i + 1], acc1, mins);
-        }
-        if (i < nb) acc0 = block_dot(x[i], y[i], acc0, mins);
-        return x86::hsum(_mm256_add_ps(acc0, acc1)) + mins;
+        return x86::legacy_dot<kernels>(x, y, n);
     }
 };
 
@@ -152,25 +161,15 @@ template <class F>
 struct kernels<F, backend::avx512vnni> {
     using block = typename F::block;
 
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 block_dot(const block& x, const block& y, __m256 acc) noexcept {
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256i block_sums(const block& x, const block& y) noexcept {
         const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
         const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
         // |x| * (y with x's sign): the unsigned operand vpdpbusd needs
-        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
-        const __m256 d = _mm256_set1_ps(x86::half_to_float(x.d) * x86::half_to_float(y.d));
-        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc);
+        return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
     }
 
     LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const block* y, std::int64_t n) noexcept {
-        const std::int64_t nb = n / 32;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        std::int64_t i = 0;
-        for (; i + 1 < nb; i += 2) {
-            acc0 = block_dot(x[i], y[i], acc0);
-            acc1 = block_dot(x[i + 1], y[i + 1], acc1);
-        }
-        if (i < nb) acc0 = block_dot(x[i], y[i], acc0);
-        return x86::hsum(_mm256_add_ps(acc0, acc1));
+        return x86::legacy_dot<kernels>(x, y, n);
     }
 };
 

@@ -91,10 +91,21 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float half_to_float(f16 h) noexcept {
 }
 
 /// The 32 codes of a 4-bit block as bytes: low nibbles are values 0..15, high nibbles 16..31.
+/// (A broadcast load and a per-lane shift: no shuffle-port work, which the dots are short of.)
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i unpack_nibbles(const std::uint8_t* qs) noexcept {
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+    const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    return _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0F));
+}
+
+/// The f16 field `Field` of eight consecutive blocks as floats: one conversion for eight blocks
+/// instead of one per block (the words are inserted from memory, no general-purpose shuffling).
+template <auto Field, class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 halves8(const B* b) noexcept {
+    const __m128i h = _mm_setr_epi16(static_cast<short>((b[0].*Field).bits), static_cast<short>((b[1].*Field).bits),
+                                     static_cast<short>((b[2].*Field).bits), static_cast<short>((b[3].*Field).bits),
+                                     static_cast<short>((b[4].*Field).bits), static_cast<short>((b[5].*Field).bits),
+                                     static_cast<short>((b[6].*Field).bits), static_cast<short>((b[7].*Field).bits));
+    return _mm256_cvtph_ps(h);
 }
 
 /// Bit j of the 32-bit mask (the fifth code bits of q5_0 / q5_1) as 0x10 in byte j.
