@@ -130,6 +130,8 @@ struct kernels<formats::bf16, backend::avx512> {
 // VNNI dots: vpdpbusd multiplies unsigned by signed bytes and sums each four into int32.
 
 namespace x86 {
+LOWBIT_DEFINE_LEGACY_DOT(legacy_dot_vnni, LOWBIT_TARGET_AVX512VNNI)
+
 /// Eight int32 sums of (x - offset) * y for unsigned codes x: sum x*y, minus offset * sum y.
 template <int Offset>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m256i dot_codes_vnni(__m256i x, __m256i y) noexcept {
@@ -152,7 +154,7 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512vnni> {
     }
 
     LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const partner_block* y, std::int64_t n) noexcept {
-        return x86::legacy_dot<kernels>(x, y, n);
+        return x86::legacy_dot_vnni<kernels>(x, y, n);
     }
 };
 
@@ -169,7 +171,7 @@ struct kernels<F, backend::avx512vnni> {
     }
 
     LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const block* y, std::int64_t n) noexcept {
-        return x86::legacy_dot<kernels>(x, y, n);
+        return x86::legacy_dot_vnni<kernels>(x, y, n);
     }
 };
 
