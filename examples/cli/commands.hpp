@@ -20,5 +20,8 @@ struct command {
 
 int run_demo(std::span<char* const> args);
 int run_footprint(std::span<char* const> args);
+int run_info(std::span<char* const> args);
+int run_dequantize(std::span<char* const> args);
+int run_quantize(std::span<char* const> args);
 
 } // namespace lowbit_cli

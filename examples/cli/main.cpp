@@ -14,6 +14,9 @@ using namespace lowbit_cli;
 constexpr command commands[] = {
     {"demo", "demo                      quantize a synthetic LLM-like matrix with every format", run_demo},
     {"footprint", "footprint MODEL|FILE.gguf|all [--preset P] [--ctx N] [--memory 24GiB]  bytes, bpw, KV cache, fits?", run_footprint},
+    {"info", "info FILE.gguf            metadata, tensor table, per-type totals, bits per weight", run_info},
+    {"dequantize", "dequantize FILE.gguf TENSOR OUT   one tensor as raw little-endian float32", run_dequantize},
+    {"quantize", "quantize IN.gguf OUT.gguf TYPE [--threads N]   weight matrices to TYPE", run_quantize},
 };
 
 void print_usage(std::FILE* out) {
