@@ -5,8 +5,7 @@ if(TARGET test_estimate)
     LOWBIT_GGUF_TINY_LLAMA="${CMAKE_CURRENT_BINARY_DIR}/gguf-data/tiny-llama-f32.gguf")
 endif()
 
-# The tool is defined after tests/ (examples/ comes later), so test the option, not the target.
-if(LOWBIT_BUILD_EXAMPLES)
+if(TARGET lowbit_cli AND TARGET example_footprint)
   add_test(NAME example_footprint COMMAND example_footprint)
   # The published Llama-3.1-8B Q4_K_M file holds 4,912,898,304 bytes of tensor data.
   add_test(NAME cli_footprint_named COMMAND lowbit_cli footprint llama3_1_8b --preset Q4_K_M --memory 8GiB)

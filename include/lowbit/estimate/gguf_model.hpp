@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "../error.hpp"
@@ -92,6 +93,15 @@ std::vector<planned_tensor> plan_gguf(const gguf::reader& r, const P& preset) {
         const type_id type = preset.choose(t, c, k);
         out.push_back({t, type, tensor_data_bytes(t, type)});
     }
+    return out;
+}
+
+/// Tensor name → the type `preset` gives it in this file: what a converter's per-tensor type
+/// hook needs to write exactly the file llama-quantize would (and the bytes weight_bytes predicts).
+template <tensor_type_policy P>
+std::unordered_map<std::string, type_id> preset_types(const gguf::reader& r, const P& preset) {
+    std::unordered_map<std::string, type_id> out;
+    for (const auto& p : plan_gguf(r, preset)) out.emplace(std::string(full_name(p.tensor).view()), p.type);
     return out;
 }
 
