@@ -449,3 +449,53 @@ TEST_CASE("the scalar kernels (the path SIMD backends must reproduce) match ever
     }
     CHECK(cases == 50);
 }
+
+TEST_CASE("the lane-parallel affine search gives each group exactly the one-group search's result") {
+    // Groups of every kind side by side: Gaussian, all negative, all positive, constant, zero,
+    // one outlier, tiny and huge magnitudes; weights positive, zero and (for the search's own
+    // sake) occasionally zero throughout.
+    constexpr int N = 16, G = 16;
+    std::mt19937 rng(30);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::uniform_real_distribution<float> u(0.0f, 2.0f);
+    for (int trial = 0; trial < 40; ++trial) {
+        float x[G * N], w[G * N];
+        for (int g = 0; g < G; ++g) {
+            const int kind = (g + trial) % 8;
+            for (int i = 0; i < N; ++i) {
+                float v = normal(rng);
+                switch (kind) {
+                    case 1: v = -std::fabs(v) - 0.1f; break;
+                    case 2: v = std::fabs(v) + 0.1f; break;
+                    case 3: v = 0.625f; break;
+                    case 4: v = 0.0f; break;
+                    case 5: v = i == 3 ? 20.0f : 0.01f * v; break;
+                    case 6: v *= 1e-20f; break;
+                    case 7: v *= 1e4f; break;
+                    default: break;
+                }
+                x[g * N + i] = v;
+                w[g * N + i] = (trial % 5 == 4 && g == 2) ? 0.0f : u(rng);
+            }
+        }
+        for (const bool mad : {false, true}) {
+            for (const int nmax : {3, 15, 31}) {
+                std::uint8_t L_lanes[G * N], L_one[G * N], aux[N];
+                float scale_lanes[G], min_lanes[G];
+                lowbit::search::affine_codes_weighted_lanes<N, G>(nmax, x, w, L_lanes, scale_lanes, min_lanes, -0.9f, 0.05f,
+                                                                   36, mad);
+                for (int g = 0; g < G; ++g) {
+                    CAPTURE(trial);
+                    CAPTURE(g);
+                    CAPTURE(nmax);
+                    float the_min = 0;
+                    const float scale = lowbit::search::affine_codes_weighted(N, nmax, x + g * N, w + g * N, L_one + g * N,
+                                                                              &the_min, aux, -0.9f, 0.05f, 36, mad);
+                    REQUIRE(std::memcmp(&scale, &scale_lanes[g], sizeof scale) == 0);
+                    REQUIRE(std::memcmp(&the_min, &min_lanes[g], sizeof the_min) == 0);
+                    REQUIRE(std::memcmp(L_one + g * N, L_lanes + g * N, N) == 0);
+                }
+            }
+        }
+    }
+}

@@ -413,3 +413,147 @@ inline float nonnegative_codes_weighted(int n, int nmax, const float* LOWBIT_RES
 }
 
 } // namespace lowbit::search
+
+namespace lowbit::search {
+
+/// affine_codes_weighted on G groups of N values at once, bit for bit the same result per group.
+/// x, weights and L hold the groups one after another; scale[g] and the_min[g] receive each
+/// group's results. Every step of the search is done for all groups lane by lane, so the compiler
+/// vectorises across groups while each group's sums keep the reference's order; this is what
+/// makes a super-block's sub-block searches fast. Groups do not skip steps: a step that cannot
+/// win leaves the group's result as it is, so doing it changes nothing.
+template <int N, int G>
+void affine_codes_weighted_lanes(int nmax, const float* LOWBIT_RESTRICT x, const float* LOWBIT_RESTRICT weights,
+                                 std::uint8_t* LOWBIT_RESTRICT L, float* LOWBIT_RESTRICT scale_out,
+                                 float* LOWBIT_RESTRICT the_min, float rmin, float rdelta, int nstep, bool use_mad) noexcept {
+    using detail_::fence;
+    float xt[N][G], wt[N][G], t[N][G], lf[N][G], pa[N][G], pb[N][G], pc[N][G];
+    std::uint8_t cur[N][G], best[N][G];
+    for (int g = 0; g < G; ++g)
+        for (int i = 0; i < N; ++i) {
+            xt[i][g] = x[g * N + i];
+            wt[i][g] = weights[g * N + i];
+        }
+    for (int i = 0; i < N; ++i)
+        for (int g = 0; g < G; ++g) pa[i][g] = wt[i][g] * xt[i][g];
+    fence(pa);
+    float mn[G], mx[G], sum_w[G], sum_x[G], first_min[G];
+    bool flat[G];
+    for (int g = 0; g < G; ++g) {
+        mn[g] = mx[g] = xt[0][g];
+        sum_w[g] = wt[0][g];
+        sum_x[g] = pa[0][g];
+    }
+    for (int i = 1; i < N; ++i)
+        for (int g = 0; g < G; ++g) {
+            mn[g] = xt[i][g] < mn[g] ? xt[i][g] : mn[g];
+            mx[g] = xt[i][g] > mx[g] ? xt[i][g] : mx[g];
+            sum_w[g] += wt[i][g];
+            sum_x[g] += pa[i][g];
+        }
+    for (int g = 0; g < G; ++g) {
+        mn[g] = mn[g] > 0 ? 0.0f : mn[g];
+        first_min[g] = mn[g];
+        flat[g] = !(mx[g] > mn[g]);
+    }
+    // Flat groups are answered at the end; their lanes compute on a harmless range of 1 meanwhile.
+    auto range = [&](int g) { return flat[g] ? 1.0f : mx[g] - mn[g]; };
+    auto codes = [&](const float* iscale) {
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) t[i][g] = iscale[g] * (xt[i][g] - mn[g]);
+        fence(t);
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) {
+                const int l = clamp(detail_::round_fenced(t[i][g]), 0, nmax);
+                cur[i][g] = static_cast<std::uint8_t>(l);
+                lf[i][g] = static_cast<float>(l);
+            }
+    };
+    auto errors = [&](const float* scale, const float* min, float* err) {
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) t[i][g] = scale[g] * lf[i][g];
+        fence(t);
+        if (use_mad) {
+            for (int i = 0; i < N; ++i)
+                for (int g = 0; g < G; ++g) pa[i][g] = wt[i][g] * std::fabs((t[i][g] + min[g]) - xt[i][g]);
+        } else {
+            for (int i = 0; i < N; ++i)
+                for (int g = 0; g < G; ++g) {
+                    const float diff = (t[i][g] + min[g]) - xt[i][g];
+                    pa[i][g] = wt[i][g] * (diff * diff);
+                }
+        }
+        fence(pa);
+        for (int g = 0; g < G; ++g) err[g] = 0.0f;
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) err[g] += pa[i][g];
+    };
+
+    float iscale[G], scale[G], best_error[G];
+    for (int g = 0; g < G; ++g) {
+        iscale[g] = static_cast<float>(nmax) / range(g);
+        scale[g] = 1 / iscale[g];
+    }
+    codes(iscale);
+    std::memcpy(best, cur, sizeof best);
+    errors(scale, mn, best_error);
+    for (int is = 0; is <= nstep && nstep >= 1; ++is) {
+        const float numerator = (rmin + mul(rdelta, static_cast<float>(is))) + static_cast<float>(nmax);
+        for (int g = 0; g < G; ++g) iscale[g] = numerator / range(g);
+        codes(iscale);
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) {
+                pa[i][g] = wt[i][g] * lf[i][g];
+                pb[i][g] = pa[i][g] * lf[i][g];
+                pc[i][g] = pa[i][g] * xt[i][g];
+            }
+        fence(pa, pb, pc);
+        float sum_l[G] = {}, sum_l2[G] = {}, sum_xl[G] = {};
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) {
+                sum_l[g] += pa[i][g];
+                sum_l2[g] += pb[i][g];
+                sum_xl[g] += pc[i][g];
+            }
+        float p[6][G];
+        for (int g = 0; g < G; ++g) {
+            p[0][g] = sum_w[g] * sum_l2[g];
+            p[1][g] = sum_l[g] * sum_l[g];
+            p[2][g] = sum_w[g] * sum_xl[g];
+            p[3][g] = sum_x[g] * sum_l[g];
+            p[4][g] = sum_l2[g] * sum_x[g];
+            p[5][g] = sum_l[g] * sum_xl[g];
+        }
+        fence(p);
+        float this_scale[G], this_min[G], cur_error[G];
+        bool fit[G];
+        for (int g = 0; g < G; ++g) {
+            const float D = p[0][g] - p[1][g];
+            fit[g] = D > 0;
+            const float Dsafe = fit[g] ? D : 1.0f; // lanes without a fit are not used
+            this_scale[g] = (p[2][g] - p[3][g]) / Dsafe;
+            this_min[g] = (p[4][g] - p[5][g]) / Dsafe;
+            if (this_min[g] > 0) {
+                this_min[g] = 0;
+                this_scale[g] = sum_xl[g] / (fit[g] ? sum_l2[g] : 1.0f);
+            }
+        }
+        errors(this_scale, this_min, cur_error);
+        bool better[G];
+        for (int g = 0; g < G; ++g) {
+            better[g] = fit[g] && cur_error[g] < best_error[g];
+            best_error[g] = better[g] ? cur_error[g] : best_error[g];
+            scale[g] = better[g] ? this_scale[g] : scale[g];
+            mn[g] = better[g] ? this_min[g] : mn[g];
+        }
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) best[i][g] = better[g] ? cur[i][g] : best[i][g];
+    }
+    for (int g = 0; g < G; ++g) {
+        the_min[g] = -(flat[g] ? first_min[g] : mn[g]);
+        scale_out[g] = flat[g] ? 0.0f : scale[g];
+        for (int i = 0; i < N; ++i) L[g * N + i] = flat[g] ? std::uint8_t{0} : best[i][g];
+    }
+}
+
+} // namespace lowbit::search

@@ -355,9 +355,10 @@ private:
             for (int l = 0; l < super_block; ++l) sum_x2 += mul(x[l], x[l]);
             sigma2 = mul(R.sigma2_factor, sum_x2) / static_cast<float>(super_block);
         }
+        float w_all[super_block]; // the affine searches run over all sub-blocks at once, from here
         for (int j = 0; j < nsub; ++j) {
             const float* xj = x + sub * j;
-            float w[sub];
+            float* w = w_all + sub * j;
             const float* weights = w;
             if constexpr (R.weights == weighting::abs_x) {
                 for (int l = 0; l < sub; ++l) w[l] = std::fabs(xj[l]);
@@ -378,20 +379,19 @@ private:
                 for (int l = 0; l < sub; ++l) s += weights[l];
                 weight_sum[j] = s;
             }
-
-            std::uint8_t* Lj = L + sub * j;
-            if constexpr (R.search == sub_search::affine) {
-                std::uint8_t aux[sub];
-                scale[j] = search::affine_codes_weighted(sub, code_max, xj, weights, Lj, &min[j], aux, R.rmin, R.rdelta,
-                                                         R.nstep, R.use_mad);
-            } else {
+            if constexpr (R.search != sub_search::affine) {
                 std::int8_t codes[sub];
                 if constexpr (R.search == sub_search::symmetric)
                     scale[j] = search::symmetric_codes(sub, code_offset, xj, codes, 1, weights);
                 else
                     scale[j] = search::symmetric_codes_refined(sub, code_offset, xj, codes);
-                for (int l = 0; l < sub; ++l) Lj[l] = static_cast<std::uint8_t>(codes[l]);
+                for (int l = 0; l < sub; ++l) L[sub * j + l] = static_cast<std::uint8_t>(codes[l]);
             }
+        }
+        if constexpr (R.search == sub_search::affine) {
+            static_assert(R.weights != weighting::imatrix && R.weights != weighting::x_squared);
+            search::affine_codes_weighted_lanes<sub, nsub>(code_max, x, w_all, L, scale, min, R.rmin, R.rdelta, R.nstep,
+                                                           R.use_mad);
         }
     }
 
