@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -273,4 +274,26 @@ TEST_CASE("the compile-time choice gives the scalar path's bytes") {
     lowbit::dequantize<f::q4_1>(a, ya);
     lowbit::dequantize<f::q4_1, lowbit::backend::scalar>(a, yb);
     CHECK(first_difference(ya, yb) == -1);
+}
+
+TEST_CASE("dequantizing a large aligned tensor (streamed stores) gives the scalar path's floats") {
+    backend_guard guard;
+    const std::int64_t n = std::int64_t{1} << 21; // 8 MiB of floats: past the streaming threshold
+    auto* raw = static_cast<float*>(::operator new(static_cast<std::size_t>(n) * 4, std::align_val_t{64}));
+    std::vector<float> ref(static_cast<std::size_t>(n));
+    for (const auto t : implemented_types()) {
+        CAPTURE(lowbit::type_name(t));
+        std::vector<unsigned char> q(lowbit::row_bytes(t, n));
+        std::mt19937 bytes(5);
+        for (auto& b : q) b = static_cast<unsigned char>(bytes() & 0xFF);
+        lowbit::set_backend("scalar");
+        lowbit::dequantize(t, q.data(), ref.data(), n);
+        for (const auto& b : lowbit::available_backends()) {
+            CAPTURE(b);
+            lowbit::set_backend(b);
+            lowbit::dequantize(t, q.data(), raw, n);
+            CHECK(first_difference_nan_any(std::vector<float>(raw, raw + n), ref) == -1);
+        }
+    }
+    ::operator delete(raw, std::align_val_t{64});
 }

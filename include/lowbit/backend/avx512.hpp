@@ -19,8 +19,22 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 i8_to_ps16(__m128i sixteen_bytes) 
     return _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepi8_epi32(all16, sixteen_bytes));
 }
 
+/// Output of at least this many bytes, 64-byte aligned, is written with non-temporal stores: a
+/// tensor that large will not be read back from the caches, and skipping the read-for-ownership
+/// of every destination line is what lets dequantize approach memcpy's bandwidth.
+inline constexpr std::int64_t stream_threshold_bytes = std::int64_t{4} << 20;
+inline bool worth_streaming(const float* y, std::int64_t n) noexcept {
+    return n * 4 >= stream_threshold_bytes && (reinterpret_cast<std::uintptr_t>(y) & 63u) == 0;
+}
+
+template <bool Stream>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store16(float* y, __m512 v) noexcept {
+    if constexpr (Stream) _mm512_stream_ps(y, v);
+    else _mm512_storeu_ps(y, v);
+}
+
 /// Stores d*q [+ m] for 32 signed codes (the offset already removed).
-template <bool Affine>
+template <bool Affine, bool Stream = false>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store_block_avx512(__m256i q, __m512 d, __m512 m, float* y) noexcept {
     __m512 lo = _mm512_mul_ps(i8_to_ps16(_mm256_castsi256_si128(q)), d);
     __m512 hi = _mm512_mul_ps(i8_to_ps16(_mm256_extracti128_si256(q, 1)), d);
@@ -28,8 +42,8 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store_block_avx512(__m256i q, __m512
         lo = _mm512_add_ps(opaque(lo), m);
         hi = _mm512_add_ps(opaque(hi), m);
     }
-    _mm512_storeu_ps(y, lo);
-    _mm512_storeu_ps(y + 16, hi);
+    store16<Stream>(y, lo);
+    store16<Stream>(y + 16, hi);
 }
 
 template <int Bits, bool Affine>
@@ -52,25 +66,36 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
     using F = formats::legacy_format<Bits, Affine>;
     using block = typename F::block;
 
+    template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_block(const block& x, __m512 d, __m512 m, float* y) noexcept {
         __m256i q = x86::legacy_codes_avx512<Bits, Affine>(x);
         if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
-        x86::store_block_avx512<Affine>(q, d, m, y);
+        x86::store_block_avx512<Affine, Stream>(q, d, m, y);
     }
 
     LOWBIT_TARGET_AVX512 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        if (x86::worth_streaming(y, n)) {
+            dequantize_impl<true>(x, y, n);
+            _mm_sfence();
+        } else {
+            dequantize_impl<false>(x, y, n);
+        }
+    }
+
+    template <bool Stream>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
         for (; i + 8 <= nb; i += 8) {
             alignas(32) float d[8], m[8] = {};
             _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
             if constexpr (Affine) _mm256_store_ps(m, x86::halves8<&block::m>(x + i));
-            for (int k = 0; k < 8; ++k) dequantize_block(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
+            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
         }
         for (; i < nb; ++i) {
             float m = 0.0f;
             if constexpr (Affine) m = x86::half_to_float(x[i].m);
-            dequantize_block(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), _mm512_set1_ps(m), y + 32 * i);
+            dequantize_block<Stream>(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), _mm512_set1_ps(m), y + 32 * i);
         }
     }
 };
@@ -79,31 +104,53 @@ template <class F>
     requires std::same_as<F, formats::q8_0> || std::same_as<F, formats::q8_1>
 struct kernels<F, backend::avx512> {
     using block = typename F::block;
+    template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_block(const block& x, __m512 d, float* y) noexcept {
         for (int h = 0; h < 2; ++h) {
             const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs + 16 * h));
-            _mm512_storeu_ps(y + 16 * h, _mm512_mul_ps(x86::i8_to_ps16(q), d));
+            x86::store16<Stream>(y + 16 * h, _mm512_mul_ps(x86::i8_to_ps16(q), d));
         }
     }
 
     LOWBIT_TARGET_AVX512 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        if (x86::worth_streaming(y, n)) {
+            dequantize_impl<true>(x, y, n);
+            _mm_sfence();
+        } else {
+            dequantize_impl<false>(x, y, n);
+        }
+    }
+
+    template <bool Stream>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
         for (; i + 8 <= nb; i += 8) {
             alignas(32) float d[8];
             _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
-            for (int k = 0; k < 8; ++k) dequantize_block(x[i + k], _mm512_set1_ps(d[k]), y + 32 * (i + k));
+            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), y + 32 * (i + k));
         }
-        for (; i < nb; ++i) dequantize_block(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), y + 32 * i);
+        for (; i < nb; ++i) dequantize_block<Stream>(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), y + 32 * i);
     }
 };
 
 template <>
 struct kernels<formats::f16, backend::avx512> {
-    LOWBIT_TARGET_AVX512 static void dequantize_row(const f16* x, float* y, std::int64_t n) noexcept {
+    template <bool Stream>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static std::int64_t convert(const f16* x, float* y, std::int64_t n) noexcept {
         std::int64_t i = 0;
         for (; i + 16 <= n; i += 16)
-            _mm512_storeu_ps(y + i, _mm512_maskz_cvtph_ps(x86::all16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
+            x86::store16<Stream>(y + i, _mm512_maskz_cvtph_ps(x86::all16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
+        return i;
+    }
+    LOWBIT_TARGET_AVX512 static void dequantize_row(const f16* x, float* y, std::int64_t n) noexcept {
+        std::int64_t i;
+        if (x86::worth_streaming(y, n)) {
+            i = convert<true>(x, y, n);
+            _mm_sfence();
+        } else {
+            i = convert<false>(x, y, n);
+        }
         for (; i < n; ++i) y[i] = x86::half_to_float(x[i]);
     }
     LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, f16* y, std::int64_t n, const float*) noexcept {
@@ -116,11 +163,22 @@ struct kernels<formats::f16, backend::avx512> {
 
 template <>
 struct kernels<formats::bf16, backend::avx512> {
-    LOWBIT_TARGET_AVX512 static void dequantize_row(const bf16* x, float* y, std::int64_t n) noexcept {
+    template <bool Stream>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static std::int64_t convert(const bf16* x, float* y, std::int64_t n) noexcept {
         std::int64_t i = 0;
         for (; i + 16 <= n; i += 16) {
             const __m512i w = _mm512_maskz_cvtepu16_epi32(x86::all16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)));
-            _mm512_storeu_ps(y + i, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(x86::all16, w, 16)));
+            x86::store16<Stream>(y + i, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(x86::all16, w, 16)));
+        }
+        return i;
+    }
+    LOWBIT_TARGET_AVX512 static void dequantize_row(const bf16* x, float* y, std::int64_t n) noexcept {
+        std::int64_t i;
+        if (x86::worth_streaming(y, n)) {
+            i = convert<true>(x, y, n);
+            _mm_sfence();
+        } else {
+            i = convert<false>(x, y, n);
         }
         for (; i < n; ++i) y[i] = to_f32(x[i]);
     }

@@ -118,6 +118,16 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
     using block = typename P::block;
 
     LOWBIT_TARGET_AVX512 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        if (x86::worth_streaming(y, n)) {
+            dequantize_impl<true>(x, y, n);
+            _mm_sfence();
+        } else {
+            dequantize_impl<false>(x, y, n);
+        }
+    }
+
+    template <bool Stream>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         for (std::int64_t i = 0; i < n / 256; ++i) {
             float dl[K::nsub], ml[K::nsub];
             x86::kquant_sub_scales<K>(x[i], dl, ml);
@@ -130,7 +140,7 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
                     const int j = (32 * c + 16 * h) / K::sub;
                     __m512 v = _mm512_mul_ps(_mm512_set1_ps(dl[j]), x86::i8_to_ps16(half[h]));
                     if constexpr (K::affine) v = _mm512_sub_ps(x86::opaque(v), _mm512_set1_ps(ml[j]));
-                    _mm512_storeu_ps(out + 32 * c + 16 * h, v);
+                    x86::store16<Stream>(out + 32 * c + 16 * h, v);
                 }
             }
         }
