@@ -1,4 +1,3 @@
-// >>> TEMPORARY NOTE TO PARALLEL ENGINEERS (the integrator removes this line): before editing or committing anything, read /tmp/common_rules.md — it holds the shared rules (git: commit only your own files by explicit path, never git add -A; FMA barrier; build dirs; no machine paths). <<<
 // Shared helpers of the lowbit test suite: locating and reading the reference data.
 #pragma once
 

@@ -1,4 +1,3 @@
-// >>> TEMPORARY NOTE TO PARALLEL ENGINEERS (the integrator removes this line): before editing or committing anything, read /tmp/common_rules.md — it holds the shared rules (git: commit only your own files by explicit path, never git add -A; FMA barrier; build dirs; no machine paths). <<<
 // Golden vectors from the reference implementation: bit-exact quantize (plain and with importance
 // weights), bit-exact dequantize, partner quantization of activations, dots within tolerance.
 #include <doctest/doctest.h>
