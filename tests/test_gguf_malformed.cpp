@@ -172,11 +172,14 @@ TEST_CASE("tensor damage") {
     CHECK_REJECTED(one({16}, f32, 32), "runs past the end");
     CHECK_REJECTED(one({4}, f32, ~std::uint64_t{0} - 31), "runs past the end");
     CHECK_REJECTED(one({std::uint64_t{1} << 40, 1024}, f32, 0), "runs past the end");
-    // Zero elements are allowed, even with a huge other dimension.
-    {
-        const auto f = one({0, std::uint64_t{1} << 62}, f32, 0);
+    // Zero elements are allowed, even when the other dimensions alone would overflow.
+    for (const auto& ne : {std::vector<std::uint64_t>{0, std::uint64_t{1} << 62},
+                           std::vector<std::uint64_t>{0, std::uint64_t{1} << 62, std::uint64_t{1} << 62, 3},
+                           std::vector<std::uint64_t>{std::uint64_t{1} << 62, std::uint64_t{1} << 62, 0}}) {
+        const auto f = one(ne, f32, 0);
         const auto r = gguf::reader::parse_memory(f.bytes.data(), f.bytes.size());
         CHECK(r.tensors()[0].n_elements() == 0);
+        CHECK(r.tensors()[0].n_rows() == 0);
         CHECK(gguf::decode(r.tensors()[0]).empty());
     }
     raw_file dup;

@@ -188,9 +188,10 @@ struct tensor_info {
     std::uint64_t info_offset = 0;  ///< where this tensor's description begins in the file
     std::uint64_t n_bytes = 0;
     std::span<const std::byte> bytes;  ///< the data, n_bytes long
+    std::int64_t elements = 0;         ///< checked product of ne (0 when any dimension is 0)
 
     std::span<const std::int64_t> shape() const noexcept { return {ne.data(), n_dims}; }
-    std::int64_t n_elements() const noexcept { return ne[0] * ne[1] * ne[2] * ne[3]; }
+    std::int64_t n_elements() const noexcept { return elements; }
     std::int64_t row_length() const noexcept { return ne[0]; }
     std::int64_t n_rows() const noexcept { return ne[0] == 0 ? 0 : n_elements() / ne[0]; }
 };
@@ -473,7 +474,9 @@ private:
                 fail("row length " + std::to_string(t.ne[0]) + " of tensor '" + shown + "' is not a multiple of " +
                          std::string(layout->name) + "'s block size " + std::to_string(layout->block_size),
                      dims_at);
+            // With a zero dimension the others may multiply past 2^63; the count is still 0.
             const std::uint64_t elements = zero ? 0 : product;
+            t.elements = static_cast<std::int64_t>(elements);
             const std::uint64_t blocks = elements / layout->block_size;
             if (blocks > std::numeric_limits<std::uint64_t>::max() / layout->type_size ||
                 blocks * layout->type_size > std::numeric_limits<std::size_t>::max())
