@@ -45,6 +45,59 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::bl
     }
 }
 
+/// The sub-block scales (value = code - offset, as int8) and min codes of a block, in order, in
+/// the low nsub bytes of `scales` and `mins`. The packings the formats use are unpacked with a
+/// few 32-bit operations; any other packing goes through the policy's own decoder.
+template <class K>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_scale_bytes(const typename K::block& b, __m128i& scales, __m128i& mins) noexcept {
+    using S = typename K::scales;
+    if constexpr (std::same_as<S, formats::kquant::six_bit_scale_min>) {
+        // bytes 0-3: scales 0-3 (+ top bits of scales 4-7); 4-7: mins 0-3 (+ top bits of mins 4-7);
+        // 8-11: low nibble scale, high nibble min of 4-7
+        std::uint32_t w[3];
+        std::memcpy(w, b.scales, 12);
+        const std::uint32_t sc_lo = w[0] & 0x3f3f3f3fu, mn_lo = w[1] & 0x3f3f3f3fu;
+        const std::uint32_t sc_hi = (w[2] & 0x0f0f0f0fu) | ((w[0] >> 2) & 0x30303030u);
+        const std::uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 2) & 0x30303030u);
+        scales = _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), 0, 0);
+        mins = _mm_setr_epi32(static_cast<int>(mn_lo), static_cast<int>(mn_hi), 0, 0);
+    } else if constexpr (std::same_as<S, formats::kquant::nibble_scale_min>) {
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+        scales = _mm_and_si128(raw, _mm_set1_epi8(0x0F));
+        mins = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F));
+    } else if constexpr (std::same_as<S, formats::kquant::int8_scales>) {
+        scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+        mins = _mm_setzero_si128();
+    } else if constexpr (std::same_as<S, formats::kquant::six_bit_scales>) {
+        // low four bits: byte j % 8, low nibble for j < 8, high nibble after; top two bits: byte
+        // 8 + j % 4 at bit 2 * (j / 4); values are code - 32
+        const __m128i low8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.scales));
+        const __m128i low = _mm_and_si128(_mm_unpacklo_epi64(low8, _mm_srli_epi16(low8, 4)), _mm_set1_epi8(0x0F));
+        std::uint32_t top;
+        std::memcpy(&top, b.scales + 8, 4);
+        const __m128i high = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(top)), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+        scales = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+        mins = _mm_setzero_si128();
+    } else {
+        alignas(16) std::int8_t sc8[16] = {}, mn8[16] = {};
+        int sc[K::nsub], mn[K::nsub];
+        S::decode(b.scales, sc, mn);
+        for (int j = 0; j < K::nsub; ++j) {
+            sc8[j] = static_cast<std::int8_t>(sc[j] - S::offset);
+            if constexpr (K::affine) mn8[j] = static_cast<std::int8_t>(mn[j]);
+        }
+        scales = _mm_load_si128(reinterpret_cast<const __m128i*>(sc8));
+        mins = _mm_load_si128(reinterpret_cast<const __m128i*>(mn8));
+    }
+}
+
+/// nsub scale bytes -> sixteen int16, one per 16 values (sub-blocks of 32 repeat each scale).
+template <class K>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i per16(__m128i bytes, bool is_signed) noexcept {
+    if constexpr (K::sub == 32) bytes = _mm_unpacklo_epi8(bytes, bytes);
+    return is_signed ? _mm256_cvtepi8_epi16(bytes) : _mm256_cvtepu8_epi16(bytes);
+}
+
 } // namespace lowbit::x86
 
 namespace lowbit {
@@ -77,36 +130,37 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
     }
 
     LOWBIT_TARGET_AVX2 static float dot(const block* x, const formats::block_q8_K* y, std::int64_t n) noexcept {
-        using scales = typename K::scales;
-        float sum = 0.0f;
+        // Per block: the int32 sums of scale * code * activation in eight lanes, the scale of each
+        // 32-value slice picked per 128-bit half (the two halves may belong to two sub-blocks);
+        // the code offset and the mins come out of the partner's sums per 16 in one madd each.
+        __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
         for (std::int64_t i = 0; i < n / 256; ++i) {
-            int sc[K::nsub], mn[K::nsub];
-            scales::decode(x[i].scales, sc, mn);
-            __m256i acc = _mm256_setzero_si256();
+            __m128i sc8, mn8;
+            x86::kquant_scale_bytes<K>(x[i], sc8, mn8);
+            const __m256i sc16 = x86::per16<K>(sc8, true); // scale of values 16j .. 16j+15 in lane j
+            // the scale of slice c's low half in the low 128 bits, of its high half in the high ones
+            // (deinterleave: the even-numbered int16 to the low half, the odd-numbered to the high)
+            const __m256i split = _mm256_shuffle_epi8(sc16, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                                                            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15));
+            const __m256i halves = _mm256_permute4x64_epi64(split, 0xD8);
+            const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+            __m256i isum = _mm256_setzero_si256();
             for (int c = 0; c < 8; ++c) {
                 const __m256i q = x86::kquant_codes<K>(x[i], c);
                 const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * c));
-                const __m256i pairs = _mm256_maddubs_epi16(q, a); // codes <= 63: no saturation
-                __m256i s;
-                if constexpr (K::sub == 32) {
-                    s = _mm256_set1_epi16(static_cast<short>(sc[c] - scales::offset));
-                } else {
-                    s = _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(sc[2 * c + 1] - scales::offset)),
-                                         _mm_set1_epi16(static_cast<short>(sc[2 * c] - scales::offset)));
-                }
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, s));
+                const __m256i pick = _mm256_set1_epi16(static_cast<short>(0x0100 + 0x0202 * c)); // int16 c of each half
+                const __m256i s = _mm256_shuffle_epi8(halves, pick);
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), s)); // codes <= 63: no saturation
             }
-            int total = x86::hsum_i32(acc);
-            int summs = 0;
-            for (int j = 0; j < 16; ++j) {
-                const int sub = j * 16 / K::sub;
-                if constexpr (K::affine) summs += y[i].bsums[j] * mn[sub];
-                else total -= K::code_offset * (sc[sub] - scales::offset) * y[i].bsums[j];
+            if constexpr (K::code_offset != 0)
+                isum = _mm256_sub_epi32(isum, _mm256_mullo_epi32(_mm256_madd_epi16(bsums, sc16), _mm256_set1_epi32(K::code_offset)));
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(x86::half_to_float(x[i].d) * y[i].d), acc);
+            if constexpr (K::affine) {
+                const __m256i msum = _mm256_madd_epi16(bsums, x86::per16<K>(mn8, false));
+                acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(x86::half_to_float(x[i].dmin) * y[i].d), acc_min);
             }
-            sum += x86::half_to_float(x[i].d) * y[i].d * static_cast<float>(total);
-            if constexpr (K::affine) sum -= x86::half_to_float(x[i].dmin) * y[i].d * static_cast<float>(summs);
         }
-        return sum;
+        return x86::hsum(_mm256_sub_ps(acc, acc_min));
     }
 };
 
