@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
+#include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,13 +18,32 @@ namespace lowbit_test {
 
 inline std::filesystem::path gguf_dir() { return data_dir() / "gguf"; }
 
-/// The reference tiny llama model, unpacked by the build from its .tar.xz (see tests/gguf_cli.cmake).
+/// The reference tiny llama model. It is stored as .tar.xz (as raw F32 it is just over 8 MiB);
+/// CMake unpacks it at configure time (tests/gguf_cli.cmake). Other builds (meson) get it
+/// unpacked here, once per process, into a private temporary folder, with the system's tar.
 inline std::filesystem::path tiny_llama() {
+    namespace fs = std::filesystem;
 #ifdef LOWBIT_GGUF_TINY_LLAMA
-    return LOWBIT_GGUF_TINY_LLAMA;
-#else
-    return gguf_dir() / "tiny-llama-f32.gguf";
+    if (fs::exists(LOWBIT_GGUF_TINY_LLAMA)) return LOWBIT_GGUF_TINY_LLAMA;
 #endif
+    struct unpacked {
+        fs::path dir, file;
+        unpacked() {
+            const auto archive = gguf_dir() / "tiny-llama-f32.gguf.tar.xz";
+            dir = fs::temp_directory_path() / ("lowbit-test-gguf-" + std::to_string(std::random_device{}()));
+            fs::create_directories(dir);
+            file = dir / "tiny-llama-f32.gguf";
+            const std::string cmd = "tar -xJf \"" + archive.string() + "\" -C \"" + dir.string() + "\"";
+            if (std::system(cmd.c_str()) != 0 || !fs::exists(file))
+                throw std::runtime_error("cannot unpack " + archive.string() + " (needs tar with xz support)");
+        }
+        ~unpacked() {
+            std::error_code ec;
+            fs::remove_all(dir, ec);
+        }
+    };
+    static const unpacked once;
+    return once.file;
 }
 
 /// Little-endian bytes, appended field by field.
