@@ -499,3 +499,46 @@ TEST_CASE("the lane-parallel affine search gives each group exactly the one-grou
         }
     }
 }
+
+TEST_CASE("the lane-parallel symmetric search gives each group exactly the one-group search's result") {
+    constexpr int N = 16, G = 16;
+    std::mt19937 rng(31);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::uniform_real_distribution<float> u(0.0f, 2.0f);
+    for (int trial = 0; trial < 40; ++trial) {
+        float x[G * N], w[G * N];
+        for (int g = 0; g < G; ++g) {
+            const int kind = (g + trial) % 7;
+            for (int i = 0; i < N; ++i) {
+                float v = normal(rng);
+                switch (kind) {
+                    case 1: v = -std::fabs(v); break;
+                    case 2: v = 0.625f; break;
+                    case 3: v = 0.0f; break;
+                    case 4: v = i == 5 ? -20.0f : 0.01f * v; break;
+                    case 5: v *= 1e-16f; break;
+                    case 6: v *= 1e4f; break;
+                    default: break;
+                }
+                x[g * N + i] = v;
+                w[g * N + i] = u(rng);
+            }
+        }
+        for (const bool weighted : {false, true}) {
+            for (const int nmax : {4, 32}) {
+                std::int8_t L_lanes[G * N], L_one[G * N];
+                float scale_lanes[G];
+                lowbit::search::symmetric_codes_lanes<N, G>(nmax, x, weighted ? w : nullptr, L_lanes, scale_lanes);
+                for (int g = 0; g < G; ++g) {
+                    CAPTURE(trial);
+                    CAPTURE(g);
+                    CAPTURE(nmax);
+                    const float scale = lowbit::search::symmetric_codes(N, nmax, x + g * N, L_one + g * N, 1,
+                                                                        weighted ? w + g * N : nullptr);
+                    REQUIRE(std::memcmp(&scale, &scale_lanes[g], sizeof scale) == 0);
+                    REQUIRE(std::memcmp(L_one + g * N, L_lanes + g * N, N) == 0);
+                }
+            }
+        }
+    }
+}

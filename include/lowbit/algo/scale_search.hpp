@@ -462,11 +462,19 @@ void affine_codes_weighted_lanes(int nmax, const float* LOWBIT_RESTRICT x, const
         for (int i = 0; i < N; ++i)
             for (int g = 0; g < G; ++g) t[i][g] = iscale[g] * (xt[i][g] - mn[g]);
         fence(t);
+        // Written as separate branch-free passes so that each vectorises.
+        int li[N][G];
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) li[i][g] = detail_::round_fenced(t[i][g]);
         for (int i = 0; i < N; ++i)
             for (int g = 0; g < G; ++g) {
-                const int l = clamp(detail_::round_fenced(t[i][g]), 0, nmax);
-                cur[i][g] = static_cast<std::uint8_t>(l);
-                lf[i][g] = static_cast<float>(l);
+                const int v = li[i][g] < 0 ? 0 : li[i][g];
+                li[i][g] = v > nmax ? nmax : v;
+            }
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) {
+                cur[i][g] = static_cast<std::uint8_t>(li[i][g]);
+                lf[i][g] = static_cast<float>(li[i][g]);
             }
     };
     auto errors = [&](const float* scale, const float* min, float* err) {
@@ -539,20 +547,122 @@ void affine_codes_weighted_lanes(int nmax, const float* LOWBIT_RESTRICT x, const
             }
         }
         errors(this_scale, this_min, cur_error);
-        bool better[G];
+        std::uint8_t take[G]; // 0xFF where this candidate is better
         for (int g = 0; g < G; ++g) {
-            better[g] = fit[g] && cur_error[g] < best_error[g];
-            best_error[g] = better[g] ? cur_error[g] : best_error[g];
-            scale[g] = better[g] ? this_scale[g] : scale[g];
-            mn[g] = better[g] ? this_min[g] : mn[g];
+            const bool better = fit[g] && cur_error[g] < best_error[g];
+            take[g] = better ? 0xFF : 0;
+            best_error[g] = better ? cur_error[g] : best_error[g];
+            scale[g] = better ? this_scale[g] : scale[g];
+            mn[g] = better ? this_min[g] : mn[g];
         }
         for (int i = 0; i < N; ++i)
-            for (int g = 0; g < G; ++g) best[i][g] = better[g] ? cur[i][g] : best[i][g];
+            for (int g = 0; g < G; ++g) best[i][g] = static_cast<std::uint8_t>((cur[i][g] & take[g]) | (best[i][g] & ~take[g]));
     }
     for (int g = 0; g < G; ++g) {
         the_min[g] = -(flat[g] ? first_min[g] : mn[g]);
         scale_out[g] = flat[g] ? 0.0f : scale[g];
         for (int i = 0; i < N; ++i) L[g * N + i] = flat[g] ? std::uint8_t{0} : best[i][g];
+    }
+}
+
+} // namespace lowbit::search
+
+namespace lowbit::search {
+
+/// symmetric_codes (with rmse_type 1) on G groups of N values at once, bit for bit the same result
+/// per group, lane by lane as affine_codes_weighted_lanes. `weights` (G*N, or null for x²).
+template <int N, int G>
+void symmetric_codes_lanes(int nmax, const float* LOWBIT_RESTRICT x, const float* LOWBIT_RESTRICT weights,
+                           std::int8_t* LOWBIT_RESTRICT L, float* LOWBIT_RESTRICT scale_out) noexcept {
+    using detail_::fence;
+    float xt[N][G], wt[N][G], wx[N][G], t[N][G], lf[N][G], pa[N][G], pb[N][G];
+    std::int8_t cur[N][G], best[N][G];
+    for (int g = 0; g < G; ++g)
+        for (int i = 0; i < N; ++i) xt[i][g] = x[g * N + i];
+    if (weights) {
+        for (int g = 0; g < G; ++g)
+            for (int i = 0; i < N; ++i) wt[i][g] = weights[g * N + i];
+    } else {
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) wt[i][g] = xt[i][g] * xt[i][g];
+    }
+    for (int i = 0; i < N; ++i)
+        for (int g = 0; g < G; ++g) wx[i][g] = wt[i][g] * xt[i][g];
+    float max[G] = {}, amax[G] = {};
+    for (int i = 0; i < N; ++i)
+        for (int g = 0; g < G; ++g) {
+            const float ax = std::fabs(xt[i][g]);
+            const bool larger = ax > amax[g];
+            amax[g] = larger ? ax : amax[g];
+            max[g] = larger ? xt[i][g] : max[g];
+        }
+    bool flat[G];
+    for (int g = 0; g < G; ++g) {
+        flat[g] = amax[g] < group_max_eps;
+        max[g] = flat[g] ? 1.0f : max[g]; // flat groups are answered at the end
+    }
+    auto codes = [&](const float* iscale) {
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) t[i][g] = iscale[g] * xt[i][g];
+        fence(t);
+        int li[N][G];
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) li[i][g] = detail_::round_fenced(t[i][g]);
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) {
+                const int v = li[i][g] < -nmax ? -nmax : li[i][g];
+                li[i][g] = v > nmax - 1 ? nmax - 1 : v;
+            }
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) {
+                cur[i][g] = static_cast<std::int8_t>(li[i][g]);
+                lf[i][g] = static_cast<float>(li[i][g]);
+            }
+    };
+    auto sums = [&](float* sumlx, float* suml2) {
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) {
+                pa[i][g] = wx[i][g] * lf[i][g];
+                pb[i][g] = (wt[i][g] * lf[i][g]) * lf[i][g];
+            }
+        fence(pa, pb);
+        for (int g = 0; g < G; ++g) sumlx[g] = suml2[g] = 0.0f;
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) {
+                sumlx[g] += pa[i][g];
+                suml2[g] += pb[i][g];
+            }
+    };
+    float iscale[G], scale[G], best_score[G], sumlx[G], suml2[G];
+    for (int g = 0; g < G; ++g) iscale[g] = static_cast<float>(-nmax) / max[g];
+    codes(iscale);
+    std::memcpy(best, cur, sizeof best);
+    sums(sumlx, suml2);
+    for (int g = 0; g < G; ++g) {
+        scale[g] = suml2[g] != 0.0f ? sumlx[g] / (suml2[g] != 0.0f ? suml2[g] : 1.0f) : 0.0f;
+        best_score[g] = scale[g] * sumlx[g];
+    }
+    for (int is = -9; is <= 9; ++is) {
+        if (is == 0) continue;
+        const float numerator = -(static_cast<float>(nmax) + mul(0.1f, static_cast<float>(is)));
+        for (int g = 0; g < G; ++g) iscale[g] = numerator / max[g];
+        codes(iscale);
+        sums(sumlx, suml2);
+        std::int8_t take[G]; // all ones where this candidate is taken
+        for (int g = 0; g < G; ++g) {
+            const bool better = suml2[g] > 0 && sumlx[g] * sumlx[g] > best_score[g] * suml2[g];
+            take[g] = better ? std::int8_t{-1} : std::int8_t{0};
+            const float s = sumlx[g] / (better ? suml2[g] : 1.0f);
+            scale[g] = better ? s : scale[g];
+            best_score[g] = better ? s * sumlx[g] : best_score[g];
+        }
+        for (int i = 0; i < N; ++i)
+            for (int g = 0; g < G; ++g) best[i][g] = static_cast<std::int8_t>((cur[i][g] & take[g]) | (best[i][g] & ~take[g]));
+    }
+    for (int g = 0; g < G; ++g) {
+        scale_out[g] = flat[g] ? 0.0f : scale[g];
+        for (int i = 0; i < N; ++i)
+            L[g * N + i] = flat[g] ? std::int8_t{0} : static_cast<std::int8_t>(best[i][g] + nmax);
     }
 }
 

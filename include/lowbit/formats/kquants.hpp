@@ -355,7 +355,7 @@ private:
             for (int l = 0; l < super_block; ++l) sum_x2 += mul(x[l], x[l]);
             sigma2 = mul(R.sigma2_factor, sum_x2) / static_cast<float>(super_block);
         }
-        float w_all[super_block]; // the affine searches run over all sub-blocks at once, from here
+        float w_all[super_block]; // the affine and symmetric searches run over all sub-blocks at once
         for (int j = 0; j < nsub; ++j) {
             const float* xj = x + sub * j;
             float* w = w_all + sub * j;
@@ -379,14 +379,17 @@ private:
                 for (int l = 0; l < sub; ++l) s += weights[l];
                 weight_sum[j] = s;
             }
-            if constexpr (R.search != sub_search::affine) {
+            if constexpr (R.search == sub_search::symmetric_refined) {
                 std::int8_t codes[sub];
-                if constexpr (R.search == sub_search::symmetric)
-                    scale[j] = search::symmetric_codes(sub, code_offset, xj, codes, 1, weights);
-                else
-                    scale[j] = search::symmetric_codes_refined(sub, code_offset, xj, codes);
+                scale[j] = search::symmetric_codes_refined(sub, code_offset, xj, codes);
                 for (int l = 0; l < sub; ++l) L[sub * j + l] = static_cast<std::uint8_t>(codes[l]);
             }
+        }
+        if constexpr (R.search == sub_search::symmetric) {
+            const float* weights = R.weights == weighting::x_squared ? nullptr : R.weights == weighting::imatrix ? qw : w_all;
+            std::int8_t codes[super_block];
+            search::symmetric_codes_lanes<sub, nsub>(code_offset, x, weights, codes, scale);
+            std::memcpy(L, codes, super_block);
         }
         if constexpr (R.search == sub_search::affine) {
             static_assert(R.weights != weighting::imatrix && R.weights != weighting::x_squared);
