@@ -15,3 +15,14 @@ if(TARGET lowbit_cli AND TARGET example_footprint)
   add_test(NAME cli_footprint_bad_memory COMMAND lowbit_cli footprint llama2_7b --memory 12XB)
   set_tests_properties(cli_footprint_bad_memory PROPERTIES WILL_FAIL TRUE)
 endif()
+
+# `lowbit quantize` with a preset writes what `lowbit footprint` predicts, through the CLI.
+if(TARGET lowbit_cli)
+  foreach(p Q4_K_M Q3_K_M Q5_K_S preset:Q2_K preset:Q6_K preset:Q4_0 preset:F16)
+    string(REPLACE ":" "_" tag ${p})
+    add_test(NAME cli_quantize_preset_${tag} COMMAND ${CMAKE_COMMAND} -DLOWBIT=$<TARGET_FILE:lowbit_cli>
+      -DIN=${CMAKE_CURRENT_BINARY_DIR}/gguf-data/tiny-llama-f32.gguf
+      -DOUT=${CMAKE_CURRENT_BINARY_DIR}/gguf-cli/tiny-preset-${tag}.gguf -DPRESET=${p}
+      -P ${CMAKE_CURRENT_SOURCE_DIR}/estimate/quantize_matches_footprint.cmake)
+  endforeach()
+endif()

@@ -4,11 +4,14 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <random>
 #include <string>
 #include <vector>
 
 #include <lowbit/estimate.hpp>
 #include <lowbit/estimate/gguf_model.hpp>
+#include <lowbit/gguf/quantize.hpp>
 
 #include "gguf/support.hpp"
 
@@ -288,4 +291,37 @@ TEST_CASE("a GGUF file: spec from its metadata, and the same bytes as the spec a
     CHECK(type_in_plan("blk.1.ffn_down.weight") == type_id::q6_K);
     CHECK(type_in_plan("output.weight") == type_id::q6_K);
     CHECK(type_in_plan("output_norm.weight") == type_id::f32);
+}
+
+// The same preset tables drive the converter: quantizing the tiny model with a preset writes
+// exactly the tensor types the plan names, and exactly the bytes weight_bytes estimated.
+TEST_CASE("quantizing the tiny model with a preset writes the estimated tensor bytes") {
+    namespace fs = std::filesystem;
+    const auto in = gguf::reader::open(lowbit_test::tiny_llama());
+    std::random_device rd;
+    for (const auto& p : presets::all) {
+        CAPTURE(std::string(p.name()));
+        const auto types = preset_types(in, p);
+        gguf::quantize_options opt;
+        opt.type = p.default_type();
+        opt.threads = 2;
+        opt.choose = [&types](std::string_view name, std::span<const std::int64_t>, type_id, type_id) {
+            return types.at(std::string(name));
+        };
+        const auto path = fs::temp_directory_path() / ("lowbit-preset-" + std::to_string(rd()) + ".gguf");
+        gguf::quantize_model(in, path, opt);
+        std::uint64_t written = 0;
+        {
+            const auto out = gguf::reader::open(path);
+            REQUIRE(out.tensors().size() == in.tensors().size());
+            for (const auto& t : out.tensors()) {
+                CHECK(t.type == types.at(std::string(t.name)));
+                written += t.n_bytes;
+            }
+        }
+        std::error_code ec;
+        fs::remove(path, ec);
+        CHECK(written == weight_bytes(in, p));
+        CHECK(written == weight_bytes(spec_from_gguf(in), p));
+    }
 }

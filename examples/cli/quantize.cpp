@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "gguf_util.hpp"
 
+#include <lowbit/estimate/gguf_model.hpp>
 #include <lowbit/gguf/quantize.hpp>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -29,16 +31,31 @@ void print_usage() {
     for (const auto& l : lowbit::all_type_layouts)
         if (lowbit::supports(l.id) && lowbit::ops(l.id).quantize_row && l.id != lowbit::type_id::q8_1 && l.id != lowbit::type_id::q8_K)
             std::fprintf(stderr, " %.*s", static_cast<int>(l.name.size()), l.name.data());
-    std::fprintf(stderr, "\n");
+    std::fprintf(stderr, "\n  or a llama-quantize preset: Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M, or preset:NAME for any\n"
+                         "  (preset:Q4_0 ... preset:Q6_K, preset:F16: the names that are also single types)\n");
 }
 
-/// The per-tensor type rule for the TYPE argument. Today: one type for every weight matrix
-/// (lowbit::gguf::plain_tensor_type). A mixed recipe (q4_k_m and the like) plugs in here.
-std::optional<lowbit::gguf::tensor_type_fn> type_rule_for(std::string_view arg, lowbit::type_id& requested) {
-    const auto t = lowbit::type_from_name(arg);
-    if (!t) return std::nullopt;
-    requested = *t;
-    return lowbit::gguf::tensor_type_fn(lowbit::gguf::plain_tensor_type);
+/// The per-tensor type rule for the TYPE argument, made once the model is open: one type for every
+/// weight matrix (lowbit::gguf::plain_tensor_type), or a llama-quantize preset (Q4_K_M and the like,
+/// docs/footprint.md) whose types depend on the whole model, so the file written holds exactly the
+/// bytes `lowbit footprint` estimates. A name that is also a single type (Q4_0, Q6_K, F16, ...)
+/// means the type; "preset:NAME" asks for the preset of that name.
+using rule_for_model = std::function<lowbit::gguf::tensor_type_fn(const lowbit::gguf::reader&)>;
+std::optional<rule_for_model> type_rule_for(std::string_view arg, lowbit::type_id& requested) {
+    constexpr std::string_view forced = "preset:";
+    const bool want_preset = arg.starts_with(forced);
+    if (const auto t = lowbit::type_from_name(arg); t && !want_preset) {
+        requested = *t;
+        return [](const lowbit::gguf::reader&) { return lowbit::gguf::tensor_type_fn(lowbit::gguf::plain_tensor_type); };
+    }
+    const auto preset = lowbit::presets::find(want_preset ? arg.substr(forced.size()) : arg);
+    if (!preset) return std::nullopt;
+    requested = preset->default_type();
+    return [p = *preset](const lowbit::gguf::reader& model) {
+        return lowbit::gguf::tensor_type_fn(
+            [types = lowbit::preset_types(model, p)](std::string_view name, std::span<const std::int64_t>, lowbit::type_id,
+                                                     lowbit::type_id) { return types.at(std::string(name)); });
+    };
 }
 
 void draw_progress(std::size_t done, std::size_t total, std::string_view name) {
@@ -104,7 +121,7 @@ int run_quantize(std::span<char* const> args) {
         lowbit::gguf::quantize_options opt;
         opt.type = requested;
         opt.threads = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
-        opt.choose = *rule;
+        opt.choose = (*rule)(in);
         const bool tty = LOWBIT_CLI_ISATTY(stderr);
         if (tty) opt.progress = draw_progress;
         lowbit::gguf::quantize_model(in, out_path, opt);

@@ -1,0 +1,21 @@
+# End to end: `lowbit quantize IN OUT PRESET` writes exactly the tensor bytes that
+# `lowbit footprint IN --preset PRESET` predicts (used by tests/gguf_estimate.cmake).
+#   -DLOWBIT=path -DIN=model.gguf -DOUT=out.gguf -DPRESET=name
+execute_process(COMMAND ${LOWBIT} quantize ${IN} ${OUT} ${PRESET} --threads 2 RESULT_VARIABLE rc OUTPUT_VARIABLE so ERROR_VARIABLE se)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "quantize ${PRESET} failed (${rc}):\n${so}\n${se}")
+endif()
+string(REGEX REPLACE "^preset:" "" name "${PRESET}")
+execute_process(COMMAND ${LOWBIT} footprint ${IN} --preset ${name} RESULT_VARIABLE rc OUTPUT_VARIABLE predicted ERROR_VARIABLE se)
+if(NOT rc EQUAL 0 OR NOT predicted MATCHES "\n${name} +([0-9]+) ")
+  message(FATAL_ERROR "footprint ${IN} --preset ${name} (${rc}):\n${predicted}\n${se}")
+endif()
+set(want "${CMAKE_MATCH_1}")
+execute_process(COMMAND ${LOWBIT} footprint ${OUT} RESULT_VARIABLE rc OUTPUT_VARIABLE written ERROR_VARIABLE se)
+if(NOT rc EQUAL 0 OR NOT written MATCHES "file as it is: ([0-9]+) bytes")
+  message(FATAL_ERROR "footprint ${OUT} (${rc}):\n${written}\n${se}")
+endif()
+if(NOT CMAKE_MATCH_1 STREQUAL want)
+  message(FATAL_ERROR "${PRESET}: quantize wrote ${CMAKE_MATCH_1} bytes of tensor data, footprint predicted ${want}")
+endif()
+message(STATUS "${PRESET}: ${want} bytes predicted and written")
