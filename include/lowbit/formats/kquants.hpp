@@ -93,13 +93,21 @@ struct code_field {
     /// Stores bits [from, from + Bits) of every code.
     static void store(const std::uint8_t* codes, int from, std::uint8_t* dst) noexcept {
         std::memset(dst, 0, bytes);
-        for (int v = 0; v < super_block; ++v)
-            dst[byte_of(v)] = static_cast<std::uint8_t>(dst[byte_of(v)] | (((codes[v] >> from) & mask) << shift_of(v)));
+        for (int v0 = 0; v0 < super_block; v0 += 32) { // one 32-value slice: 32 consecutive bytes
+            std::uint8_t* row = dst + byte_of(v0);
+            const int shift = shift_of(v0);
+            for (int l = 0; l < 32; ++l)
+                row[l] = static_cast<std::uint8_t>(row[l] | (((codes[v0 + l] >> from) & mask) << shift));
+        }
     }
     /// Adds the field's bits to every code at bit `to`.
     static void load(const std::uint8_t* src, int to, std::uint8_t* codes) noexcept {
-        for (int v = 0; v < super_block; ++v)
-            codes[v] = static_cast<std::uint8_t>(codes[v] | (((src[byte_of(v)] >> shift_of(v)) & mask) << to));
+        for (int v0 = 0; v0 < super_block; v0 += 32) {
+            const std::uint8_t* row = src + byte_of(v0);
+            const int shift = shift_of(v0);
+            for (int l = 0; l < 32; ++l)
+                codes[v0 + l] = static_cast<std::uint8_t>(codes[v0 + l] | (((row[l] >> shift) & mask) << to));
+        }
     }
 };
 
@@ -277,9 +285,11 @@ struct super_block_format {
             float* o = out + sub * j;
             if constexpr (affine) {
                 const float ml = mul(to_f32(b.dmin), static_cast<float>(mn[j]));
-                for (int l = 0; l < sub; ++l) o[l] = mul(dl, static_cast<float>(qj[l])) - ml;
+                for (int l = 0; l < sub; ++l) o[l] = dl * static_cast<float>(qj[l]);
+                search::detail_::fence(o); // the products are rounded before the min is taken off
+                for (int l = 0; l < sub; ++l) o[l] -= ml;
             } else {
-                for (int l = 0; l < sub; ++l) o[l] = mul(dl, static_cast<float>(qj[l] - code_offset));
+                for (int l = 0; l < sub; ++l) o[l] = dl * static_cast<float>(qj[l] - code_offset); // nothing is added
             }
         }
     }
@@ -472,14 +482,21 @@ private:
             if (dj == 0.0f) continue;
             const float* xj = x + sub * j;
             std::uint8_t* Lj = L + sub * j;
+            // A quotient, not a product, feeds the rounding's addition: nothing here can be fused,
+            // so these loops need no barrier and vectorise.
             if constexpr (affine) {
                 const float mj = mul(to_f32(b.dmin), static_cast<float>(mn[j]));
-                for (int l = 0; l < sub; ++l)
-                    Lj[l] = static_cast<std::uint8_t>(numeric::clamp(search::nearest_int((xj[l] + mj) / dj), 0, code_max));
+                for (int l = 0; l < sub; ++l) {
+                    const int q = search::detail_::round_fenced((xj[l] + mj) / dj);
+                    const int lo = q < 0 ? 0 : q;
+                    Lj[l] = static_cast<std::uint8_t>(lo > code_max ? code_max : lo);
+                }
             } else {
-                for (int l = 0; l < sub; ++l)
-                    Lj[l] = static_cast<std::uint8_t>(
-                        numeric::clamp(search::nearest_int(xj[l] / dj), -code_offset, code_max - code_offset) + code_offset);
+                for (int l = 0; l < sub; ++l) {
+                    const int q = search::detail_::round_fenced(xj[l] / dj);
+                    const int lo = q < -code_offset ? -code_offset : q;
+                    Lj[l] = static_cast<std::uint8_t>((lo > code_max - code_offset ? code_max - code_offset : lo) + code_offset);
+                }
             }
         }
     }
