@@ -100,10 +100,46 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
     }
 };
 
+namespace x86 {
+/// round(v), halfway cases away from zero (C's rule), exact for |v| < 2^23; see the AVX2 version.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 round_half_away(__m512 v) noexcept {
+    v = opaque(v);
+    const __m512 t = _mm512_maskz_roundscale_ps(all16, v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+    const __m512 step = _mm512_or_ps(_mm512_set1_ps(1.0f), _mm512_and_ps(v, _mm512_set1_ps(-0.0f)));
+    return _mm512_mask_add_ps(t, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ), t, step);
+}
+} // namespace x86
+
 template <class F>
     requires std::same_as<F, formats::q8_0> || std::same_as<F, formats::q8_1>
 struct kernels<F, backend::avx512> {
     using block = typename F::block;
+    static constexpr bool has_sum = std::same_as<F, formats::q8_1>;
+
+    LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, block* y, std::int64_t n, const float* /*imatrix*/) noexcept {
+        for (std::int64_t i = 0; i < n / 32; ++i) {
+            const __m512 a = _mm512_loadu_ps(x + 32 * i), b = _mm512_loadu_ps(x + 32 * i + 16);
+            const float* xb = x + 32 * i; // (the reduction in 256-bit halves: GCC 12's 512-bit casts warn)
+            const __m256 m = _mm256_max_ps(_mm256_max_ps(x86::abs_ps(_mm256_loadu_ps(xb)), x86::abs_ps(_mm256_loadu_ps(xb + 8))),
+                                           _mm256_max_ps(x86::abs_ps(_mm256_loadu_ps(xb + 16)), x86::abs_ps(_mm256_loadu_ps(xb + 24))));
+            const float amax = x86::hmax(m);
+            const float d = amax / 127.0f;
+            const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            const __m512 vid = _mm512_set1_ps(id);
+            const __m512i qa = _mm512_maskz_cvtps_epi32(x86::all16, x86::round_half_away(_mm512_mul_ps(a, vid)));
+            const __m512i qb = _mm512_maskz_cvtps_epi32(x86::all16, x86::round_half_away(_mm512_mul_ps(b, vid)));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs), _mm512_maskz_cvtepi32_epi8(x86::all16, qa));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16), _mm512_maskz_cvtepi32_epi8(x86::all16, qb));
+            y[i].d = to_f16(d);
+            if constexpr (has_sum) {
+                const __m512i s16 = _mm512_add_epi32(qa, qb);
+                const int sum = x86::hsum_i32(_mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xF, s16, 0), _mm512_maskz_extracti64x4_epi64(0xF, s16, 1)));
+                y[i].s = to_f16(detail::mul(static_cast<float>(sum), d));
+            }
+        }
+    }
+
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_block(const block& x, __m512 d, float* y) noexcept {
         for (int h = 0; h < 2; ++h) {
@@ -163,6 +199,20 @@ struct kernels<formats::f16, backend::avx512> {
 
 template <>
 struct kernels<formats::bf16, backend::avx512> {
+    /// f32 -> bf16 with the scalar rule (nearest even; NaN made quiet), sixteen lanes.
+    LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, bf16* y, std::int64_t n, const float*) noexcept {
+        std::int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            const __m512i v = _mm512_castps_si512(_mm512_loadu_ps(x + i));
+            const __m512i lsb = _mm512_and_si512(_mm512_maskz_srli_epi32(x86::all16, v, 16), _mm512_set1_epi32(1));
+            const __m512i rounded = _mm512_maskz_srli_epi32(x86::all16, _mm512_add_epi32(_mm512_add_epi32(v, _mm512_set1_epi32(0x7fff)), lsb), 16);
+            const __m512i quiet = _mm512_or_si512(_mm512_maskz_srli_epi32(x86::all16, v, 16), _mm512_set1_epi32(64));
+            const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(v, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm512_maskz_cvtepi32_epi16(x86::all16, _mm512_mask_blend_epi32(nan, rounded, quiet)));
+        }
+        for (; i < n; ++i) y[i] = to_bf16(x[i]);
+    }
+
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static std::int64_t convert(const bf16* x, float* y, std::int64_t n) noexcept {
         std::int64_t i = 0;
