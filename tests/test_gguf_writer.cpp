@@ -132,7 +132,9 @@ TEST_CASE("metadata of every type, nested arrays and tensors of every implemente
         CHECK(n[1].size() == 0);
         CHECK(n[2][0][2].as_string() == "longer string");
 
-        for (const auto& [name, q] : data) {
+        for (const auto& entry : data) {
+            const std::string& name = entry.first;  // not a structured binding: clang 14 cannot capture those
+            const auto& q = entry.second;
             CAPTURE(name);
             const auto& t = r.tensor(name);
             CHECK(t.file_offset % alignment == 0);
