@@ -515,10 +515,13 @@ struct q2_K_policy {
     using low = kquant::code_field<2, 128>;
     using high = kquant::no_field;
     static constexpr auto low_field = &block::qs;
-    static constexpr kquant::recipe plain{kquant::sub_search::affine, kquant::weighting::abs_x,
-                                          kquant::scale_coding::ratio_to_max, 1.0f, -0.5f, 0.1f, 15, true, false};
-    static constexpr kquant::recipe weighted{kquant::sub_search::affine, kquant::weighting::imatrix_sigma,
-                                             kquant::scale_coding::weighted_search, 1.0f, -0.9f, 0.05f, 36, false, false};
+    static constexpr kquant::recipe plain{.search = kquant::sub_search::affine, .weights = kquant::weighting::abs_x,
+                                          .coding = kquant::scale_coding::ratio_to_max, .rmin = -0.5f,
+                                          .rdelta = 0.1f, .nstep = 15, .use_mad = true};
+    static constexpr kquant::recipe weighted{.search = kquant::sub_search::affine,
+                                             .weights = kquant::weighting::imatrix_sigma,
+                                             .coding = kquant::scale_coding::weighted_search, .sigma2_factor = 1.0f,
+                                             .rmin = -0.9f, .rdelta = 0.05f, .nstep = 36};
     static constexpr auto dot_accumulation = kquant::accumulation::per_block;
 };
 
@@ -531,10 +534,12 @@ struct q3_K_policy {
     using high = kquant::code_field<1, 256>;
     static constexpr auto low_field = &block::qs;
     static constexpr auto high_field = &block::hmask;
-    static constexpr kquant::recipe plain{kquant::sub_search::symmetric_refined, kquant::weighting::x_squared,
-                                          kquant::scale_coding::ratio_to_max};
-    static constexpr kquant::recipe weighted{kquant::sub_search::symmetric, kquant::weighting::imatrix_sigma,
-                                             kquant::scale_coding::weighted_search, 2.0f};
+    static constexpr kquant::recipe plain{.search = kquant::sub_search::symmetric_refined,
+                                          .weights = kquant::weighting::x_squared,
+                                          .coding = kquant::scale_coding::ratio_to_max};
+    static constexpr kquant::recipe weighted{.search = kquant::sub_search::symmetric,
+                                             .weights = kquant::weighting::imatrix_sigma,
+                                             .coding = kquant::scale_coding::weighted_search, .sigma2_factor = 2.0f};
     static constexpr bool empty_below_eps = false;
     static constexpr auto dot_accumulation = kquant::accumulation::eight_lanes;
 };
@@ -547,10 +552,14 @@ struct q4_K_policy {
     using low = kquant::code_field<4, 64>;
     using high = kquant::no_field;
     static constexpr auto low_field = &block::qs;
-    static constexpr kquant::recipe plain{kquant::sub_search::affine, kquant::weighting::rms_plus_abs_x,
-                                          kquant::scale_coding::ratio_to_max, 1.0f, -1.0f, 0.1f, 20, false, true};
-    static constexpr kquant::recipe weighted{kquant::sub_search::affine, kquant::weighting::imatrix_sigma,
-                                             kquant::scale_coding::weighted_search, 2.0f, -0.9f, 0.05f, 36, false, false};
+    static constexpr kquant::recipe plain{.search = kquant::sub_search::affine,
+                                          .weights = kquant::weighting::rms_plus_abs_x,
+                                          .coding = kquant::scale_coding::ratio_to_max, .rmin = -1.0f,
+                                          .rdelta = 0.1f, .nstep = 20, .clamp_codes = true};
+    static constexpr kquant::recipe weighted{.search = kquant::sub_search::affine,
+                                             .weights = kquant::weighting::imatrix_sigma,
+                                             .coding = kquant::scale_coding::weighted_search, .sigma2_factor = 2.0f,
+                                             .rmin = -0.9f, .rdelta = 0.05f, .nstep = 36};
     static constexpr auto dot_accumulation = kquant::accumulation::eight_lanes;
 };
 
@@ -563,10 +572,14 @@ struct q5_K_policy {
     using high = kquant::code_field<1, 256>;
     static constexpr auto low_field = &block::qs;
     static constexpr auto high_field = &block::qh;
-    static constexpr kquant::recipe plain{kquant::sub_search::affine, kquant::weighting::rms_plus_abs_x,
-                                          kquant::scale_coding::ratio_to_max, 1.0f, -0.5f, 0.1f, 15, false, true};
-    static constexpr kquant::recipe weighted{kquant::sub_search::affine, kquant::weighting::imatrix_sigma,
-                                             kquant::scale_coding::weighted_search, 2.0f, -0.9f, 0.05f, 36, false, true};
+    static constexpr kquant::recipe plain{.search = kquant::sub_search::affine,
+                                          .weights = kquant::weighting::rms_plus_abs_x,
+                                          .coding = kquant::scale_coding::ratio_to_max, .rmin = -0.5f,
+                                          .rdelta = 0.1f, .nstep = 15, .clamp_codes = true};
+    static constexpr kquant::recipe weighted{.search = kquant::sub_search::affine,
+                                             .weights = kquant::weighting::imatrix_sigma,
+                                             .coding = kquant::scale_coding::weighted_search, .sigma2_factor = 2.0f,
+                                             .rmin = -0.9f, .rdelta = 0.05f, .nstep = 36, .clamp_codes = true};
     static constexpr auto dot_accumulation = kquant::accumulation::eight_lanes;
 };
 
@@ -579,10 +592,12 @@ struct q6_K_policy {
     using high = kquant::code_field<2, 128>;
     static constexpr auto low_field = &block::ql;
     static constexpr auto high_field = &block::qh;
-    static constexpr kquant::recipe plain{kquant::sub_search::symmetric, kquant::weighting::x_squared,
-                                          kquant::scale_coding::ratio_to_max};
-    static constexpr kquant::recipe weighted{kquant::sub_search::symmetric, kquant::weighting::imatrix,
-                                             kquant::scale_coding::ratio_to_max};
+    static constexpr kquant::recipe plain{.search = kquant::sub_search::symmetric,
+                                          .weights = kquant::weighting::x_squared,
+                                          .coding = kquant::scale_coding::ratio_to_max};
+    static constexpr kquant::recipe weighted{.search = kquant::sub_search::symmetric,
+                                             .weights = kquant::weighting::imatrix,
+                                             .coding = kquant::scale_coding::ratio_to_max};
     static constexpr bool empty_below_eps = true; // a block of (near) zeros is stored as all-zero bytes
     static constexpr auto dot_accumulation = kquant::accumulation::eight_lanes;
 };
