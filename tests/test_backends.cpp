@@ -10,6 +10,7 @@
 #include <new>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <lowbit/lowbit.hpp>
@@ -298,4 +299,21 @@ TEST_CASE("dequantizing a large aligned tensor (streamed stores) gives the scala
         }
     }
     ::operator delete(raw, std::align_val_t{64});
+}
+
+TEST_CASE("the compile-time choice follows the target's instruction sets") {
+    namespace f = lowbit::formats;
+    using deq = lowbit::compile_time_backend_for<f::q4_0, lowbit::kernel_op::dequantize>;
+    using dot = lowbit::compile_time_backend_for<f::q4_K, lowbit::kernel_op::dot>;
+    using quant_k = lowbit::compile_time_backend_for<f::q4_K, lowbit::kernel_op::quantize>;
+    CHECK(deq::target_enabled);
+    CHECK(std::is_same_v<quant_k, lowbit::backend::scalar>); // no SIMD K-quant quantizer yet
+#if defined(LOWBIT_HAS_X86_BACKENDS)
+    CHECK(std::is_same_v<deq, lowbit::backend::scalar> == !lowbit::backend::avx2::target_enabled);
+    CHECK(std::is_same_v<deq, lowbit::backend::avx512> == lowbit::backend::avx512::target_enabled);
+    CHECK(std::is_same_v<dot, lowbit::backend::avx2> == lowbit::backend::avx2::target_enabled);
+#elif defined(LOWBIT_HAS_NEON_BACKEND)
+    CHECK(std::is_same_v<deq, lowbit::backend::neon>);
+#endif
+    MESSAGE("q4_0 dequantize at compile time: " << std::string(deq::name) << "; q4_K dot: " << std::string(dot::name));
 }

@@ -189,6 +189,24 @@ struct kernels<formats::f16, backend::avx512> {
         }
         for (; i < n; ++i) y[i] = x86::half_to_float(x[i]);
     }
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static __m512 load(const f16* p) noexcept {
+        return _mm512_maskz_cvtph_ps(x86::all16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+    /// Sixteen-lane float chains (the scalar path sums in double; any float dot rounds like this).
+    LOWBIT_TARGET_AVX512 static float dot(const f16* x, const f16* y, std::int64_t n) noexcept {
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        std::int64_t i = 0;
+        for (; i + 64 <= n; i += 64)
+            for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(load(x + i + 16 * k), load(y + i + 16 * k), acc[k]);
+        for (; i + 16 <= n; i += 16) acc[0] = _mm512_fmadd_ps(load(x + i), load(y + i), acc[0]);
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        alignas(64) float lanes[16];
+        _mm512_store_ps(lanes, sum);
+        double total = 0.0;
+        for (float v : lanes) total += static_cast<double>(v);
+        for (; i < n; ++i) total += static_cast<double>(x86::half_to_float(x[i])) * static_cast<double>(x86::half_to_float(y[i]));
+        return static_cast<float>(total);
+    }
     LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, f16* y, std::int64_t n, const float*) noexcept {
         std::int64_t i = 0;
         for (; i + 16 <= n; i += 16)
