@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "../cpu.hpp"
+#include "../numeric/f16.hpp"
 #include "scalar.hpp"
 
 #if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__))
@@ -117,6 +118,20 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i expand_bit4(std::uint32_t bits) noe
     const __m256i select = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
     const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
     return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+/// Output of at least this many bytes, 64-byte aligned, is written with non-temporal stores: a
+/// tensor that large will not be read back from the caches, and skipping the read-for-ownership
+/// of every destination line is what lets dequantize approach memcpy's bandwidth.
+inline constexpr std::int64_t stream_threshold_bytes = std::int64_t{4} << 20;
+inline bool worth_streaming(const float* y, std::int64_t n) noexcept {
+    return n * 4 >= stream_threshold_bytes && (reinterpret_cast<std::uintptr_t>(y) & 63u) == 0;
+}
+
+template <bool Stream>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void store8(float* y, __m256 v) noexcept {
+    if constexpr (Stream) _mm256_stream_ps(y, v);
+    else _mm256_storeu_ps(y, v);
 }
 
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float hsum(__m256 v) noexcept {
