@@ -29,14 +29,14 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i legacy_codes(const typename formats
 }
 
 /// Stores d*(q - offset) [+ m] for the 32 codes (as int8 after the offset is removed).
-template <bool Affine>
+template <bool Affine, bool Stream = false>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void store_block_avx2(__m256i q, __m256 d, __m256 m, float* y) noexcept {
     const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
     const __m128i part[4] = {lo, _mm_unpackhi_epi64(lo, lo), hi, _mm_unpackhi_epi64(hi, hi)};
     for (int k = 0; k < 4; ++k) {
         __m256 v = _mm256_mul_ps(i8_to_ps(part[k]), d);
         if constexpr (Affine) v = _mm256_add_ps(opaque(v), m);
-        _mm256_storeu_ps(y + 8 * k, v);
+        store8<Stream>(y + 8 * k, v);
     }
 }
 
@@ -161,25 +161,36 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
     using block = typename F::block;
     using partner_block = typename F::partner::block;
 
+    template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_block(const block& x, __m256 d, __m256 m, float* y) noexcept {
         __m256i q = x86::legacy_codes<Bits, Affine>(x);
         if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
-        x86::store_block_avx2<Affine>(q, d, m, y);
+        x86::store_block_avx2<Affine, Stream>(q, d, m, y);
     }
 
     LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        if (x86::worth_streaming(y, n)) {
+            dequantize_impl<true>(x, y, n);
+            _mm_sfence();
+        } else {
+            dequantize_impl<false>(x, y, n);
+        }
+    }
+
+    template <bool Stream>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
         for (; i + 8 <= nb; i += 8) {
             alignas(32) float d[8], m[8] = {};
             _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
             if constexpr (Affine) _mm256_store_ps(m, x86::halves8<&block::m>(x + i));
-            for (int k = 0; k < 8; ++k) dequantize_block(x[i + k], _mm256_broadcast_ss(d + k), _mm256_broadcast_ss(m + k), y + 32 * (i + k));
+            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm256_broadcast_ss(d + k), _mm256_broadcast_ss(m + k), y + 32 * (i + k));
         }
         for (; i < nb; ++i) {
             float m = 0.0f;
             if constexpr (Affine) m = x86::half_to_float(x[i].m);
-            dequantize_block(x[i], _mm256_set1_ps(x86::half_to_float(x[i].d)), _mm256_set1_ps(m), y + 32 * i);
+            dequantize_block<Stream>(x[i], _mm256_set1_ps(x86::half_to_float(x[i].d)), _mm256_set1_ps(m), y + 32 * i);
         }
     }
 
@@ -208,22 +219,33 @@ struct kernels<F, backend::avx2> {
     using block = typename F::block;
     static constexpr bool has_sum = std::same_as<F, formats::q8_1>;
 
+    template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_block(const block& x, __m256 d, float* y) noexcept {
         for (int j = 0; j < 4; ++j) {
             const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x.qs + 8 * j));
-            _mm256_storeu_ps(y + 8 * j, _mm256_mul_ps(x86::i8_to_ps(b), d));
+            x86::store8<Stream>(y + 8 * j, _mm256_mul_ps(x86::i8_to_ps(b), d));
         }
     }
 
     LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        if (x86::worth_streaming(y, n)) {
+            dequantize_impl<true>(x, y, n);
+            _mm_sfence();
+        } else {
+            dequantize_impl<false>(x, y, n);
+        }
+    }
+
+    template <bool Stream>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
         for (; i + 8 <= nb; i += 8) {
             alignas(32) float d[8];
             _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
-            for (int k = 0; k < 8; ++k) dequantize_block(x[i + k], _mm256_broadcast_ss(d + k), y + 32 * (i + k));
+            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm256_broadcast_ss(d + k), y + 32 * (i + k));
         }
-        for (; i < nb; ++i) dequantize_block(x[i], _mm256_set1_ps(x86::half_to_float(x[i].d)), y + 32 * i);
+        for (; i < nb; ++i) dequantize_block<Stream>(x[i], _mm256_set1_ps(x86::half_to_float(x[i].d)), y + 32 * i);
     }
 
     LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, block* y, std::int64_t n, const float* /*imatrix*/) noexcept {
@@ -288,9 +310,20 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 double dot_float_avx2(const T* x, const T* 
 template <>
 struct kernels<formats::f16, backend::avx2> {
     using F = formats::f16;
+    template <bool Stream>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static std::int64_t convert(const f16* x, float* y, std::int64_t n) noexcept {
+        std::int64_t i = 0;
+        for (; i + 8 <= n; i += 8) x86::store8<Stream>(y + i, x86::load8_f16(x + i));
+        return i;
+    }
     LOWBIT_TARGET_AVX2 static void dequantize_row(const f16* x, float* y, std::int64_t n) noexcept {
         std::int64_t i = 0;
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, x86::load8_f16(x + i));
+        if (x86::worth_streaming(y, n)) {
+            i = convert<true>(x, y, n);
+            _mm_sfence();
+        } else {
+            i = convert<false>(x, y, n);
+        }
         for (; i < n; ++i) y[i] = x86::half_to_float(x[i]);
     }
     LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, f16* y, std::int64_t n, const float*) noexcept {
@@ -309,9 +342,20 @@ struct kernels<formats::f16, backend::avx2> {
 
 template <>
 struct kernels<formats::bf16, backend::avx2> {
+    template <bool Stream>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static std::int64_t convert(const bf16* x, float* y, std::int64_t n) noexcept {
+        std::int64_t i = 0;
+        for (; i + 8 <= n; i += 8) x86::store8<Stream>(y + i, x86::load8_bf16(x + i));
+        return i;
+    }
     LOWBIT_TARGET_AVX2 static void dequantize_row(const bf16* x, float* y, std::int64_t n) noexcept {
         std::int64_t i = 0;
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, x86::load8_bf16(x + i));
+        if (x86::worth_streaming(y, n)) {
+            i = convert<true>(x, y, n);
+            _mm_sfence();
+        } else {
+            i = convert<false>(x, y, n);
+        }
         for (; i < n; ++i) y[i] = to_f32(x[i]);
     }
     LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, bf16* y, std::int64_t n, const float*) noexcept {

@@ -19,14 +19,6 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 i8_to_ps16(__m128i sixteen_bytes) 
     return _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepi8_epi32(all16, sixteen_bytes));
 }
 
-/// Output of at least this many bytes, 64-byte aligned, is written with non-temporal stores: a
-/// tensor that large will not be read back from the caches, and skipping the read-for-ownership
-/// of every destination line is what lets dequantize approach memcpy's bandwidth.
-inline constexpr std::int64_t stream_threshold_bytes = std::int64_t{4} << 20;
-inline bool worth_streaming(const float* y, std::int64_t n) noexcept {
-    return n * 4 >= stream_threshold_bytes && (reinterpret_cast<std::uintptr_t>(y) & 63u) == 0;
-}
-
 template <bool Stream>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store16(float* y, __m512 v) noexcept {
     if constexpr (Stream) _mm512_stream_ps(y, v);

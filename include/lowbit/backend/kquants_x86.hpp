@@ -110,6 +110,16 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
     using block = typename P::block;
 
     LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        if (x86::worth_streaming(y, n)) {
+            dequantize_impl<true>(x, y, n);
+            _mm_sfence();
+        } else {
+            dequantize_impl<false>(x, y, n);
+        }
+    }
+
+    template <bool Stream>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         for (std::int64_t i = 0; i < n / 256; ++i) {
             float dl[K::nsub], ml[K::nsub];
             x86::kquant_sub_scales<K>(x[i], dl, ml);
@@ -123,7 +133,7 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
                     const int j = (32 * c + 8 * k) / K::sub;
                     __m256 v = _mm256_mul_ps(_mm256_set1_ps(dl[j]), x86::i8_to_ps(part[k]));
                     if constexpr (K::affine) v = _mm256_sub_ps(x86::opaque(v), _mm256_set1_ps(ml[j]));
-                    _mm256_storeu_ps(out + 32 * c + 8 * k, v);
+                    x86::store8<Stream>(out + 32 * c + 8 * k, v);
                 }
             }
         }
