@@ -427,6 +427,7 @@ private:
         }
         // Nodes are final: bind the views to them.
         for (std::size_t i = 0; i < kvs_.size(); ++i) kvs_[i].value = value_ref(base_, nodes_.data(), nodes_[kv_nodes_[i]]);
+        kv_nodes_ = {};
 
         if (const auto* kv = find(alignment_key)) {
             if (kv->value.type() != value_type::u32)
