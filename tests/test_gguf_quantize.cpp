@@ -130,6 +130,13 @@ TEST_CASE("the per-tensor type rule is one swappable function") {
     CHECK(out.tensor("output.weight").type == lowbit::type_id::q8_0);
     CHECK(out.tensor("token_embd.weight").type == lowbit::type_id::q4_0);
     CHECK(out.tensor("output_norm.weight").type == lowbit::type_id::f32);
+    CHECK(out.get_uint("general.file_type") == 2u); // derived from the requested type (q4_0)
+
+    // A preset names its own file type: Q4_K_S (14) shares its default type with Q4_K_M (15).
+    removed_on_exit g{temp_file("lowbit-ftype")};
+    opt.file_type = 14u;
+    gguf::quantize_model(in, g.path, opt);
+    CHECK(gguf::reader::open(g.path).get_uint("general.file_type") == 14u);
 }
 
 TEST_CASE("a source that cannot be quantized fails cleanly and leaves no output") {

@@ -41,7 +41,8 @@ void print_usage() {
 /// bytes `lowbit footprint` estimates. A name that is also a single type (Q4_0, Q6_K, F16, ...)
 /// means the type; "preset:NAME" asks for the preset of that name.
 using rule_for_model = std::function<lowbit::gguf::tensor_type_fn(const lowbit::gguf::reader&)>;
-std::optional<rule_for_model> type_rule_for(std::string_view arg, lowbit::type_id& requested) {
+std::optional<rule_for_model> type_rule_for(std::string_view arg, lowbit::type_id& requested,
+                                            std::optional<std::uint32_t>& file_type) {
     constexpr std::string_view forced = "preset:";
     const bool want_preset = arg.starts_with(forced);
     if (const auto t = lowbit::type_from_name(arg); t && !want_preset) {
@@ -51,6 +52,7 @@ std::optional<rule_for_model> type_rule_for(std::string_view arg, lowbit::type_i
     const auto preset = lowbit::presets::find(want_preset ? arg.substr(forced.size()) : arg);
     if (!preset) return std::nullopt;
     requested = preset->default_type();
+    file_type = preset->llama_ftype;
     return [p = *preset](const lowbit::gguf::reader& model) {
         return lowbit::gguf::tensor_type_fn(
             [types = lowbit::preset_types(model, p)](std::string_view name, std::span<const std::int64_t>, lowbit::type_id,
@@ -102,7 +104,8 @@ int run_quantize(std::span<char* const> args) {
         return usage;
     }
     lowbit::type_id requested{};
-    const auto rule = type_rule_for(pos[2], requested);
+    std::optional<std::uint32_t> file_type;
+    const auto rule = type_rule_for(pos[2], requested, file_type);
     if (!rule) {
         std::fprintf(stderr, "lowbit quantize: unknown type '%.*s'\n", static_cast<int>(pos[2].size()), pos[2].data());
         print_usage();
@@ -122,6 +125,7 @@ int run_quantize(std::span<char* const> args) {
         opt.type = requested;
         opt.threads = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
         opt.choose = (*rule)(in);
+        opt.file_type = file_type;
         const bool tty = LOWBIT_CLI_ISATTY(stderr);
         if (tty) opt.progress = draw_progress;
         lowbit::gguf::quantize_model(in, out_path, opt);

@@ -84,6 +84,9 @@ struct quantize_options {
     type_id type = type_id::q8_0;        ///< the requested type
     unsigned threads = 0;                ///< 0: one per hardware thread
     tensor_type_fn choose = plain_tensor_type;
+    /// general.file_type to write; unset: derived from `type` (a preset knows its own number:
+    /// Q4_K_S and Q4_K_M share a default type but not a file type).
+    std::optional<std::uint32_t> file_type;
     /// Called on the calling thread after each tensor: (tensors done, tensors in all, name).
     std::function<void(std::size_t, std::size_t, std::string_view)> progress;
 };
@@ -139,7 +142,7 @@ inline void quantize_model(const reader& in, const std::filesystem::path& out_pa
 
     writer w;
     w.copy_metadata(in);
-    if (const auto ft = llama_file_type(opt.type)) w.set("general.file_type", *ft);
+    if (const auto ft = opt.file_type ? opt.file_type : llama_file_type(opt.type)) w.set("general.file_type", *ft);
     else w.erase("general.file_type");
 
     const auto tensors = in.tensors();
