@@ -337,6 +337,30 @@ struct kernels<formats::kquant_format<P>, backend::neon> {
         return q;
     }
 
+    /// Per 16 values (which lie in one sub-block): int8 products summed in four int32 lanes,
+    /// times the sub-block's scale; the mins from the partner's sums per 16.
+    static float dot(const block* x, const formats::block_q8_K* y, std::int64_t n) noexcept {
+        using scales = typename K::scales;
+        float sum = 0.0f;
+        for (std::int64_t i = 0; i < n / 256; ++i) {
+            int sc[K::nsub], mn[K::nsub];
+            scales::decode(x[i].scales, sc, mn);
+            int32x4_t isum = vdupq_n_s32(0);
+            for (int h = 0; h < 16; ++h) {
+                const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(codes16(x[i], h)), vdupq_n_s8(static_cast<std::int8_t>(K::code_offset)));
+                const int32x4_t p = neon::dot16(vdupq_n_s32(0), q, vld1q_s8(y[i].qs + 16 * h));
+                isum = vmlaq_n_s32(isum, p, sc[16 * h / K::sub] - scales::offset);
+            }
+            sum += neon::half_to_float(x[i].d) * y[i].d * static_cast<float>(vaddvq_s32(isum));
+            if constexpr (K::affine) {
+                int summs = 0;
+                for (int j = 0; j < 16; ++j) summs += y[i].bsums[j] * mn[j * 16 / K::sub];
+                sum -= neon::half_to_float(x[i].dmin) * y[i].d * static_cast<float>(summs);
+            }
+        }
+        return sum;
+    }
+
     static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
         using scales = typename K::scales;
         for (std::int64_t i = 0; i < n / 256; ++i) {
