@@ -24,7 +24,7 @@ namespace lowbit {
 struct cpu_features {
     bool avx2 = false, fma = false, f16c = false, bmi2 = false;
     bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
-    bool avx512vnni = false, avx512vbmi = false;
+    bool avx512vnni = false, avx512vbmi = false, avx512bf16 = false;
     bool neon = false, neon_dotprod = false;
 };
 
@@ -55,6 +55,12 @@ inline cpu_features detect_cpu_features() noexcept {
         f.avx512vl = (b >> 31) & 1u;
         f.avx512vbmi = (c >> 1) & 1u;
         f.avx512vnni = (c >> 11) & 1u;
+        const unsigned max_subleaf = a;
+        if (max_subleaf >= 1) {
+            unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+            __cpuid_count(7, 1, a1, b1, c1, d1);
+            f.avx512bf16 = (a1 >> 5) & 1u;
+        }
     }
 #elif defined(LOWBIT_AARCH64)
     f.neon = true; // Advanced SIMD is part of the aarch64 baseline

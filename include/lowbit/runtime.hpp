@@ -1,4 +1,3 @@
-// lowbit — the type-erased, checked API keyed by the GGUF type number.
 //
 // For code that learns the type at run time (a GGUF file). Every entry point validates its
 // arguments and throws lowbit::error (see error.hpp) naming the problem.
@@ -130,8 +129,11 @@ inline std::size_t backend_position(std::string_view name) noexcept {
 inline std::atomic<std::size_t>& active_position() {
     static std::atomic<std::size_t> position{[] {
         const char* env = std::getenv("LOWBIT_BACKEND");
-        const std::size_t k = env ? backend_position(env) : candidate_names.size();
-        return k < candidate_names.size() ? k : std::size_t{0};
+        std::size_t k = env ? backend_position(env) : candidate_names.size();
+        if (k >= candidate_names.size()) k = 0;
+        const auto supported = backend_support(candidate_backends{});
+        while (!supported[k]) ++k; // scalar, last, is always supported
+        return k;
     }()};
     return position;
 }

@@ -24,7 +24,7 @@ struct backend_list {
 
 /// Every backend this compiler can build for the target architecture, best first; scalar last.
 #if defined(LOWBIT_HAS_X86_BACKENDS)
-using candidate_backends = backend_list<backend::avx512vnni, backend::avx512, backend::avx2, backend::scalar>;
+using candidate_backends = backend_list<backend::avx512bf16, backend::avx512vnni, backend::avx512, backend::avx2, backend::scalar>;
 #elif defined(LOWBIT_HAS_NEON_BACKEND)
 using candidate_backends = backend_list<backend::neon_dotprod, backend::neon, backend::scalar>;
 #else

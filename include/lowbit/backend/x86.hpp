@@ -24,6 +24,8 @@
       __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt,avx512f,avx512bw,avx512dq,avx512vl")))
 #  define LOWBIT_TARGET_AVX512VNNI \
       __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#  define LOWBIT_TARGET_AVX512BF16 \
+      __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512bf16")))
 #  define LOWBIT_X86_INLINE inline __attribute__((always_inline))
 #endif
 
@@ -64,6 +66,17 @@ struct avx512vnni {
     static bool cpu_supported() noexcept { return avx512::cpu_supported() && cpu().avx512vnni; }
 #if defined(__AVX512VNNI__)
     static constexpr bool target_enabled = avx512::target_enabled;
+#else
+    static constexpr bool target_enabled = false;
+#endif
+};
+
+/// avx512vnni plus the bf16 dot-product instruction (vdpbf16ps: Cooper Lake, Sapphire Rapids, Zen 4).
+struct avx512bf16 {
+    static constexpr const char* name = "avx512bf16";
+    static bool cpu_supported() noexcept { return avx512vnni::cpu_supported() && cpu().avx512bf16; }
+#if defined(__AVX512BF16__)
+    static constexpr bool target_enabled = avx512vnni::target_enabled;
 #else
     static constexpr bool target_enabled = false;
 #endif
