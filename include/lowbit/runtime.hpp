@@ -1,3 +1,4 @@
+// lowbit — the type-erased, checked API keyed by the GGUF type number.
 //
 // For code that learns the type at run time (a GGUF file). Every entry point validates its
 // arguments and throws lowbit::error (see error.hpp) naming the problem.
