@@ -142,7 +142,7 @@ TEST_CASE("every backend quantizes and dequantizes exactly like the scalar path"
     backend_guard guard;
     const std::int64_t nrows = 3;
     // 1024: whole groups of eight blocks; 1120: 35 blocks of 32, so the kernels' tails run too
-    for (const auto t : implemented_types())
+    for (const auto t : implemented_types()) {
       for (const std::int64_t n_per_row : {std::int64_t{1024}, std::int64_t{1120}}) {
         if (n_per_row % block_of(t) != 0) continue;
         CAPTURE(lowbit::type_name(t));
@@ -157,8 +157,7 @@ TEST_CASE("every backend quantizes and dequantizes exactly like the scalar path"
         const auto q_ref = quantize(t, x, nrows);
         const auto qw_ref = quantize(t, x, nrows, w.data());
         const auto deq_ref = dequantize(t, q_ref, nrows * n_per_row);
-        // arbitrary bytes too: NaN and Inf scales, every code pattern (not for q8_K, whose
-        // stored sums are not free; its dequantize ignores them anyway)
+        // arbitrary bytes too: NaN and Inf scales, every code pattern
         std::vector<unsigned char> noise(q_ref.size());
         std::mt19937 bytes(11);
         for (auto& b : noise) b = static_cast<unsigned char>(bytes() & 0xFF);
@@ -172,6 +171,7 @@ TEST_CASE("every backend quantizes and dequantizes exactly like the scalar path"
             CHECK(first_difference(dequantize(t, q_ref, nrows * n_per_row), deq_ref) == -1);
             CHECK(first_difference_nan_any(dequantize(t, noise, nrows * n_per_row), noise_ref) == -1);
         }
+      }
     }
 }
 
