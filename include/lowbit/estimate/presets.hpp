@@ -182,11 +182,8 @@ struct q6_k_rules : rules<T::q6_K> { static constexpr std::string_view name = "Q
 
 namespace estimate_detail {
 
-constexpr const type_layout& layout(type_id t) {
-    const auto* l = find_layout(t);
-    if (!l) throw error(errc::unsupported_type, "not a GGUF tensor type");
-    return *l;
-}
+// By value through layout_of: a null-pointer test would not be a constant expression under GCC's UBSan.
+constexpr type_layout layout(type_id t) { return layout_of(t); }
 
 // Where a row does not split into whole blocks of the chosen type: the nearest 32-wide type, and
 // F16 when even that does not fit. Types without a fallback are an error, as in llama-quantize.

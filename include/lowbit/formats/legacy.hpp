@@ -43,6 +43,12 @@ LOWBIT_INLINE float quantize_int8_block(const float* x, std::int8_t* qs) noexcep
     for (int j = 0; j < 32; ++j) qs[j] = static_cast<std::int8_t>(std::round(mul(x[j], id)));
     return d;
 }
+/// Σ a[j]*b[j] over the 32 codes of two int8 blocks.
+LOWBIT_INLINE int int8_dot(const std::int8_t* a, const std::int8_t* b) noexcept {
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) sum += a[j] * b[j];
+    return sum;
+}
 } // namespace impl
 
 struct q8_0 {
@@ -61,11 +67,7 @@ struct q8_0 {
     }
     static float dot_blocks(const block* x, const block* y, std::int64_t nb) noexcept {
         float sum = 0.0f;
-        for (std::int64_t i = 0; i < nb; ++i) {
-            int sumi = 0;
-            for (int j = 0; j < 32; ++j) sumi += x[i].qs[j] * y[i].qs[j];
-            sum += mul(static_cast<float>(sumi), mul(to_f32(x[i].d), to_f32(y[i].d)));
-        }
+        for (std::int64_t i = 0; i < nb; ++i) sum += mul(static_cast<float>(impl::int8_dot(x[i].qs, y[i].qs)), mul(to_f32(x[i].d), to_f32(y[i].d)));
         return sum;
     }
 };
@@ -90,7 +92,9 @@ struct q8_1 {
         for (int j = 0; j < 32; ++j) out[j] = mul(static_cast<float>(b.qs[j]), d);
     }
     static float dot_blocks(const block* x, const block* y, std::int64_t nb) noexcept {
-        return q8_0::dot_blocks(reinterpret_cast<const block_q8_0*>(x), reinterpret_cast<const block_q8_0*>(y), nb);
+        float sum = 0.0f;
+        for (std::int64_t i = 0; i < nb; ++i) sum += mul(static_cast<float>(impl::int8_dot(x[i].qs, y[i].qs)), mul(to_f32(x[i].d), to_f32(y[i].d)));
+        return sum;
     }
 };
 
