@@ -146,7 +146,9 @@ TEST_CASE("templates and the runtime table give the same bytes, floats and dots"
     lowbit::quantize<f::q8_1>(a, qa, 256);
     const float d1 = lowbit::dot<f::q4_1>(std::span(q).first(8), qa);
     const float d2 = lowbit::dot(type_id::q4_1, q.data(), qa.data(), 256);
-    CHECK(d1 == d2);
+    // The template uses the backend the compilation target enables, the table the one the CPU has:
+    // dots may sum in another order, so they agree to float rounding (bytes and floats are exact).
+    CHECK(d1 == doctest::Approx(d2).epsilon(1e-5));
     // q4_1 x q8_1 is defined per block as d_x*d_y*sum(q_x*q_y) + m_x*s_y, where s_y is the f16
     // sum the partner block stores; evaluate that definition in double.
     double expected = 0;
