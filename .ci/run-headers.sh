@@ -2,11 +2,14 @@
 # Every public header compiles on its own (with g++ and clang++), so users can include any one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+LOWBIT_HDR_TMP=$(mktemp -d)
+export LOWBIT_HDR_TMP
+trap 'rm -rf "$LOWBIT_HDR_TMP"' EXIT
 check() { # compiler header
-  if ! printf '#include <%s>\n' "$2" | "$1" -x c++ -std=c++20 -fsyntax-only -Wall -Wextra -Iinclude - 2> "/tmp/lowbit-hdr-$$-${2//\//_}.err"; then
-    echo "not self-contained with $1: $2"; head -5 "/tmp/lowbit-hdr-$$-${2//\//_}.err"; return 1
+  local err="$LOWBIT_HDR_TMP/${1}-${2//\//_}.err"
+  if ! printf '#include <%s>\n' "$2" | "$1" -x c++ -std=c++20 -fsyntax-only -Wall -Wextra -Iinclude - 2> "$err"; then
+    echo "not self-contained with $1: $2"; head -5 "$err"; return 1
   fi
-  rm -f "/tmp/lowbit-hdr-$$-${2//\//_}.err"
 }
 export -f check
 headers=$(cd include && find lowbit -name '*.hpp' | sort)
