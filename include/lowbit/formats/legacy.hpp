@@ -51,40 +51,25 @@ LOWBIT_INLINE int int8_dot(const std::int8_t* a, const std::int8_t* b) noexcept 
 }
 } // namespace impl
 
-struct q8_0 {
-    using block = block_q8_0;
-    using partner = q8_0;
-    static constexpr type_id id = type_id::q8_0;
+/// The 8-bit formats: q8_0, and q8_1 which also stores s = d * Σq for the q4_1/q5_1 dots.
+template <class Block, type_id Id>
+struct int8_format {
+    using block = Block;
+    using partner = int8_format;
+    static constexpr type_id id = Id;
     static constexpr std::size_t block_size = 32;
+    static constexpr bool stores_sum = requires(Block b) { b.s; };
 
-    /// Importance weights do not change q8_0 (the reference ignores them too).
-    static void quantize_row(const float* x, block* y, std::int64_t n, const float* /*imatrix*/) noexcept {
-        for (std::int64_t i = 0; i < n / 32; ++i) y[i].d = to_f16(impl::quantize_int8_block(x + 32 * i, y[i].qs));
-    }
-    static void dequantize_block(const block& b, float* out) noexcept {
-        const float d = to_f32(b.d);
-        for (int j = 0; j < 32; ++j) out[j] = mul(static_cast<float>(b.qs[j]), d);
-    }
-    static float dot_blocks(const block* x, const block* y, std::int64_t nb) noexcept {
-        float sum = 0.0f;
-        for (std::int64_t i = 0; i < nb; ++i) sum += mul(static_cast<float>(impl::int8_dot(x[i].qs, y[i].qs)), mul(to_f32(x[i].d), to_f32(y[i].d)));
-        return sum;
-    }
-};
-
-struct q8_1 {
-    using block = block_q8_1;
-    using partner = q8_1;
-    static constexpr type_id id = type_id::q8_1;
-    static constexpr std::size_t block_size = 32;
-
+    /// Importance weights do not change the 8-bit formats (the reference ignores them too).
     static void quantize_row(const float* x, block* y, std::int64_t n, const float* /*imatrix*/) noexcept {
         for (std::int64_t i = 0; i < n / 32; ++i) {
             const float d = impl::quantize_int8_block(x + 32 * i, y[i].qs);
-            int sum = 0;
-            for (int j = 0; j < 32; ++j) sum += y[i].qs[j];
             y[i].d = to_f16(d);
-            y[i].s = to_f16(mul(static_cast<float>(sum), d));
+            if constexpr (stores_sum) {
+                int sum = 0;
+                for (int j = 0; j < 32; ++j) sum += y[i].qs[j];
+                y[i].s = to_f16(mul(static_cast<float>(sum), d));
+            }
         }
     }
     static void dequantize_block(const block& b, float* out) noexcept {
@@ -93,10 +78,14 @@ struct q8_1 {
     }
     static float dot_blocks(const block* x, const block* y, std::int64_t nb) noexcept {
         float sum = 0.0f;
-        for (std::int64_t i = 0; i < nb; ++i) sum += mul(static_cast<float>(impl::int8_dot(x[i].qs, y[i].qs)), mul(to_f32(x[i].d), to_f32(y[i].d)));
+        for (std::int64_t i = 0; i < nb; ++i)
+            sum += mul(static_cast<float>(impl::int8_dot(x[i].qs, y[i].qs)), mul(to_f32(x[i].d), to_f32(y[i].d)));
         return sum;
     }
 };
+
+using q8_0 = int8_format<block_q8_0, type_id::q8_0>;
+using q8_1 = int8_format<block_q8_1, type_id::q8_1>;
 
 // ---------------------------------------------------------------------------------------------
 // q4_0, q4_1, q5_0, q5_1: one template over (bits, affine).
