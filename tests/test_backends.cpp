@@ -45,7 +45,7 @@ std::vector<float> tricky_row(std::int64_t n, std::uint32_t seed) {
     for (auto& v : x) v = gauss(rng);
     for (std::int64_t b = 0; b + 32 <= n; b += 32) {
         float* p = x.data() + b;
-        switch ((b / 32) % 10) {
+        switch ((b / 32) % 12) {
         case 0: break; // plain gaussian
         case 1: for (int j = 0; j < 32; ++j) p[j] = 0.0f; break;
         case 2: for (int j = 0; j < 32; ++j) p[j] = (j % 3 == 0) ? -0.0f : 0.0f; break;
@@ -56,6 +56,8 @@ std::vector<float> tricky_row(std::int64_t n, std::uint32_t seed) {
         case 7: for (int j = 0; j < 32; ++j) p[j] *= 3e4f; break;                    // near the f16 range
         case 8: for (int j = 0; j < 32; ++j) p[j] = std::fabs(p[j]); p[3] = 0.0f; p[4] = -0.0f; break; // min is a zero
         case 9: for (int j = 0; j < 32; ++j) p[j] = -std::fabs(p[j]); p[7] = -0.0f; break;            // max is a zero
+        case 10: p[2] = 3e38f; p[11] = -3e38f; break;                                // max - min overflows to inf
+        case 11: for (int j = 0; j < 32; ++j) p[j] = static_cast<float>(j % 3) * 1e-45f; break; // denormal range: inf scale factors
         }
     }
     return x;
@@ -141,9 +143,11 @@ TEST_CASE("the runtime table uses a SIMD kernel where the CPU has one") {
 TEST_CASE("every backend quantizes and dequantizes exactly like the scalar path") {
     backend_guard guard;
     const std::int64_t nrows = 3;
-    // 1024: whole groups of eight blocks; 1120: 35 blocks of 32, so the kernels' tails run too
+    // 1024: whole groups of eight blocks (four super-blocks, a whole batch of the K-quant
+    // searches); 1120: 35 blocks of 32, so the kernels' tails run too; 1280 and 256: five and one
+    // super-blocks, short last batches
     for (const auto t : implemented_types()) {
-      for (const std::int64_t n_per_row : {std::int64_t{1024}, std::int64_t{1120}}) {
+      for (const std::int64_t n_per_row : {std::int64_t{1024}, std::int64_t{1120}, std::int64_t{1280}, std::int64_t{256}}) {
         if (n_per_row % block_of(t) != 0) continue;
         CAPTURE(lowbit::type_name(t));
         CAPTURE(n_per_row);
@@ -303,13 +307,15 @@ TEST_CASE("the compile-time choice follows the target's instruction sets") {
     using dot = lowbit::compile_time_backend_for<f::q4_K, lowbit::kernel_op::dot>;
     using quant_k = lowbit::compile_time_backend_for<f::q4_K, lowbit::kernel_op::quantize>;
     CHECK(deq::target_enabled);
-    CHECK(std::is_same_v<quant_k, lowbit::backend::scalar>); // no SIMD K-quant quantizer yet
 #if defined(LOWBIT_HAS_X86_BACKENDS)
+    CHECK(std::is_same_v<quant_k, lowbit::backend::avx512> == lowbit::backend::avx512::target_enabled);
+    CHECK(std::is_same_v<quant_k, lowbit::backend::scalar> == !lowbit::backend::avx512::target_enabled);
     CHECK(std::is_same_v<deq, lowbit::backend::scalar> == !lowbit::backend::avx2::target_enabled);
     CHECK(std::is_same_v<deq, lowbit::backend::avx512> == lowbit::backend::avx512::target_enabled);
     CHECK(std::is_same_v<dot, lowbit::backend::avx2> == lowbit::backend::avx2::target_enabled);
 #elif defined(LOWBIT_HAS_NEON_BACKEND)
     CHECK(std::is_same_v<deq, lowbit::backend::neon>);
+    CHECK(std::is_same_v<quant_k, lowbit::backend::scalar>); // no NEON K-quant quantizer yet
 #endif
     MESSAGE("q4_0 dequantize at compile time: " << std::string(deq::name) << "; q4_K dot: " << std::string(dot::name));
 }

@@ -667,3 +667,26 @@ void symmetric_codes_lanes(int nmax, const float* LOWBIT_RESTRICT x, const float
 }
 
 } // namespace lowbit::search
+
+namespace lowbit::search {
+
+/// The sub-block searches of the K-quant quantizers, as the portable code runs them: one
+/// super-block per call, its sub-blocks in lanes. A SIMD backend's engine has the same members
+/// (formats/kquants.hpp, quantize_row_with) and must give the same bits.
+struct portable_engine {
+    /// Super-blocks per call, for a format of `nsub` sub-blocks per super-block.
+    template <int nsub>
+    static constexpr int batch = 1;
+
+    template <int N, int G>
+    static void affine(int nmax, const float* x, const float* weights, std::uint8_t* L, float* scale, float* the_min,
+                       float rmin, float rdelta, int nstep, bool use_mad) noexcept {
+        affine_codes_weighted_lanes<N, G>(nmax, x, weights, L, scale, the_min, rmin, rdelta, nstep, use_mad);
+    }
+    template <int N, int G>
+    static void symmetric(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale) noexcept {
+        symmetric_codes_lanes<N, G>(nmax, x, weights, L, scale);
+    }
+};
+
+} // namespace lowbit::search

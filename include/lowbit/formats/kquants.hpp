@@ -327,21 +327,60 @@ struct super_block_format {
 
     /// One row; `imatrix` (the row's n importance weights) selects the weighted recipe.
     static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
-        for (std::int64_t i = 0; i < n / super_block; ++i) {
-            if (imatrix)
-                quantize_block<P::weighted>(x + super_block * i, imatrix + super_block * i, y[i]);
-            else
-                quantize_block<P::plain>(x + super_block * i, nullptr, y[i]);
-        }
+        quantize_row_with<search::portable_engine>(x, y, n, imatrix);
+    }
+
+    /// quantize_row with the sub-block searches run by `Engine` (search::portable_engine, or a SIMD
+    /// backend's): Engine::batch<nsub> super-blocks go through one call of its search, whose result
+    /// must be bit for bit the portable one's. Everything else is this scalar code.
+    template <class Engine>
+    static void quantize_row_with(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
+        if (imatrix)
+            quantize_blocks<P::weighted, Engine>(x, imatrix, y, n / super_block);
+        else
+            quantize_blocks<P::plain, Engine>(x, nullptr, y, n / super_block);
     }
 
 private:
-    template <const recipe& R>
-    static void quantize_block(const float* x, const float* qw, block& b) noexcept {
-        float scale[nsub], min[nsub] = {}, weight_sum[nsub];
-        std::uint8_t L[super_block];
-        search_sub_blocks<R>(x, qw, scale, min, weight_sum, L);
+    template <const recipe& R, class Engine>
+    static void quantize_blocks(const float* x, const float* qw, block* y, std::int64_t nb) noexcept {
+        constexpr int B = Engine::template batch<nsub>;
+        constexpr int values = B * super_block;
+        float scale[B * nsub], min[B * nsub] = {}, weight_sum[B * nsub], w[values];
+        std::uint8_t L[values];
+        for (std::int64_t i = 0; i < nb; i += B) {
+            const int count = static_cast<int>(nb - i < B ? nb - i : B);
+            const float* xb = x + super_block * i;
+            const float* qb = qw ? qw + super_block * i : nullptr;
+            float x_pad[values], q_pad[values]; // a short last batch repeats its last block
+            if (count < B) {
+                for (int b = 0; b < B; ++b) {
+                    const int from = b < count ? b : count - 1;
+                    std::memcpy(x_pad + super_block * b, xb + super_block * from, sizeof(float) * super_block);
+                    if (qw) std::memcpy(q_pad + super_block * b, qb + super_block * from, sizeof(float) * super_block);
+                }
+                xb = x_pad;
+                qb = qw ? q_pad : nullptr;
+            }
+            for (int b = 0; b < B; ++b)
+                sub_block_weights<R>(xb + super_block * b, qb ? qb + super_block * b : nullptr, w + super_block * b,
+                                     weight_sum + nsub * b, scale + nsub * b, L + super_block * b);
+            if constexpr (R.search == sub_search::symmetric) {
+                const float* weights = R.weights == weighting::x_squared ? nullptr : R.weights == weighting::imatrix ? qb : w;
+                Engine::template symmetric<sub, B * nsub>(code_offset, xb, weights, reinterpret_cast<std::int8_t*>(L), scale);
+            } else if constexpr (R.search == sub_search::affine) {
+                static_assert(R.weights != weighting::imatrix && R.weights != weighting::x_squared);
+                Engine::template affine<sub, B * nsub>(code_max, xb, w, L, scale, min, R.rmin, R.rdelta, R.nstep, R.use_mad);
+            }
+            for (int b = 0; b < count; ++b)
+                finish_block<R>(xb + super_block * b, scale + nsub * b, min + nsub * b, weight_sum + nsub * b,
+                                L + super_block * b, y[i + b]);
+        }
+    }
 
+    template <const recipe& R>
+    static void finish_block(const float* x, const float* scale, const float* min, const float* weight_sum,
+                             std::uint8_t* L, block& b) noexcept {
         int sc[nsub], mn[nsub] = {};
         float d = 0.0f, dmin = 0.0f;
         if (!code_scales<R>(scale, min, weight_sum, sc, mn, d, dmin)) {
@@ -356,8 +395,11 @@ private:
         pack_codes(L, b);
     }
 
+    /// The per-value weights of one super-block's searches (into w), each sub-block's weight sum
+    /// where the scales are coded by a weighted search, and the whole answer of the searches that
+    /// are not run across sub-blocks (symmetric_refined: scale and L).
     template <const recipe& R>
-    static void search_sub_blocks(const float* x, const float* qw, float* scale, float* min, float* weight_sum,
+    static void sub_block_weights(const float* x, const float* qw, float* w_all, float* weight_sum, float* scale,
                                   std::uint8_t* L) noexcept {
         float sigma2 = 0.0f;
         if constexpr (R.weights == weighting::imatrix_sigma) {
@@ -365,7 +407,6 @@ private:
             for (int l = 0; l < super_block; ++l) sum_x2 += mul(x[l], x[l]);
             sigma2 = mul(R.sigma2_factor, sum_x2) / static_cast<float>(super_block);
         }
-        float w_all[super_block]; // the affine and symmetric searches run over all sub-blocks at once
         for (int j = 0; j < nsub; ++j) {
             const float* xj = x + sub * j;
             float* w = w_all + sub * j;
@@ -394,17 +435,6 @@ private:
                 scale[j] = search::symmetric_codes_refined(sub, code_offset, xj, codes);
                 for (int l = 0; l < sub; ++l) L[sub * j + l] = static_cast<std::uint8_t>(codes[l]);
             }
-        }
-        if constexpr (R.search == sub_search::symmetric) {
-            const float* weights = R.weights == weighting::x_squared ? nullptr : R.weights == weighting::imatrix ? qw : w_all;
-            std::int8_t codes[super_block];
-            search::symmetric_codes_lanes<sub, nsub>(code_offset, x, weights, codes, scale);
-            std::memcpy(L, codes, super_block);
-        }
-        if constexpr (R.search == sub_search::affine) {
-            static_assert(R.weights != weighting::imatrix && R.weights != weighting::x_squared);
-            search::affine_codes_weighted_lanes<sub, nsub>(code_max, x, w_all, L, scale, min, R.rmin, R.rdelta, R.nstep,
-                                                           R.use_mad);
         }
     }
 

@@ -1,0 +1,276 @@
+// lowbit — the K-quant sub-block searches with AVX-512: the sub-blocks of several super-blocks
+// in the lanes of two registers.
+//
+// This is search::affine_codes_weighted_lanes and search::symmetric_codes_lanes (algo/
+// scale_search.hpp) written with intrinsics, bit for bit the same per sub-block: every lane
+// performs its own sub-block's IEEE operations in the scalar order, and every product that an
+// addition consumes goes through x86::opaque so that no compiler can fuse the two. What makes it
+// fast is width and independence: 32 sub-blocks per call (four q4_K super-blocks), in two sets
+// of 16 lanes whose dependency chains (each candidate's sums and error in order) interleave.
+//
+// Two shortcuts keep the work per value small, neither changing a bit:
+// - codes are rounded in float registers with the reference's own trick (add 1.5 * 2^23, keep
+//   the low mantissa bits), so they are the scalar nearest_int for every input, finite or not;
+// - the codes of the best candidate are not kept per candidate: its scale factor and the min it
+//   was coded against are, and its codes are computed again at the end, from the same operations.
+#pragma once
+
+#include "avx512.hpp"
+
+#if defined(LOWBIT_HAS_X86_BACKENDS)
+
+#include "../algo/scale_search.hpp"
+
+namespace lowbit::x86::ksearch {
+
+// (GCC 12 warns of uninitialized values in some unmasked 512-bit intrinsics; the all-ones masked
+// forms are the same instructions.)
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 min_ps(__m512 a, __m512 b) noexcept { return _mm512_maskz_min_ps(all16, a, b); }
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 max_ps(__m512 a, __m512 b) noexcept { return _mm512_maskz_max_ps(all16, a, b); }
+
+/// The reference's nearest_int of each lane (the integer as a float): t + 1.5*2^23, whose low 23
+/// bits are the integer + 2^22, put under the exponent of 2^23 and 1.5*2^23 taken off again.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 nearest(__m512 t) noexcept {
+    const __m512 biased = _mm512_add_ps(opaque(t), _mm512_set1_ps(12582912.0f));
+    const __m512i low_bits = _mm512_ternarylogic_epi32(_mm512_castps_si512(biased), _mm512_set1_epi32(0x007fffff),
+                                                       _mm512_set1_epi32(0x4B000000), 0xEA); // (a & b) | c
+    return _mm512_sub_ps(_mm512_castsi512_ps(low_bits), _mm512_set1_ps(12582912.0f));
+}
+
+/// The values (and weights) of G groups of N, lane g of register [i][s] = value i of group 16s+g.
+template <int N, int G>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void transpose_in(const float* in, float (&out)[N][G]) noexcept {
+    for (int g = 0; g < G; ++g)
+        for (int i = 0; i < N; ++i) out[i][g] = in[g * N + i];
+}
+
+/// Codes (float lanes) back to G groups of N bytes, 0 in the lanes of `flat` groups, + offset.
+template <int N, int G>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void transpose_codes_out(const __m512 (&lf)[N][G / 16], const __mmask16 (&flat)[G / 16],
+                                                                int offset, std::uint8_t* out) noexcept {
+    alignas(64) std::uint8_t t[N][G];
+    for (int i = 0; i < N; ++i)
+        for (int s = 0; s < G / 16; ++s) {
+            const __m512i c = _mm512_add_epi32(_mm512_maskz_cvttps_epi32(all16, lf[i][s]), _mm512_set1_epi32(offset));
+            _mm_store_si128(reinterpret_cast<__m128i*>(&t[i][16 * s]), _mm512_maskz_cvtepi32_epi8(static_cast<__mmask16>(~flat[s]), c));
+        }
+    for (int g = 0; g < G; ++g)
+        for (int i = 0; i < N; ++i) out[g * N + i] = t[i][g];
+}
+
+/// search::affine_codes_weighted_lanes<N, G>, G a multiple of 16.
+template <int N, int G>
+LOWBIT_TARGET_AVX512 void affine(int nmax, const float* x, const float* weights, std::uint8_t* L, float* scale_out,
+                                 float* the_min, float rmin, float rdelta, int nstep, bool use_mad) noexcept {
+    static_assert(G % 16 == 0);
+    constexpr int S = G / 16;
+    alignas(64) float xs[N][G], ws[N][G];
+    transpose_in<N, G>(x, xs);
+    transpose_in<N, G>(weights, ws);
+    auto X = [&](int i, int s) { return _mm512_load_ps(&xs[i][16 * s]); };
+    auto W = [&](int i, int s) { return _mm512_load_ps(&ws[i][16 * s]); };
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), top = _mm512_set1_ps(static_cast<float>(nmax));
+
+    __m512 mn[S], mx[S], sum_w[S], sum_x[S], first_min[S];
+    __mmask16 flat[S];
+    for (int s = 0; s < S; ++s) {
+        mn[s] = mx[s] = X(0, s);
+        sum_w[s] = W(0, s);
+        sum_x[s] = opaque(_mm512_mul_ps(W(0, s), X(0, s)));
+    }
+    for (int i = 1; i < N; ++i)
+        for (int s = 0; s < S; ++s) {
+            mn[s] = min_ps(X(i, s), mn[s]); // x < mn ? x : mn
+            mx[s] = max_ps(X(i, s), mx[s]);
+            sum_w[s] = _mm512_add_ps(sum_w[s], W(i, s));
+            sum_x[s] = _mm512_add_ps(sum_x[s], opaque(_mm512_mul_ps(W(i, s), X(i, s))));
+        }
+    for (int s = 0; s < S; ++s) {
+        mn[s] = _mm512_mask_mov_ps(mn[s], _mm512_cmp_ps_mask(mn[s], zero, _CMP_GT_OQ), zero);
+        first_min[s] = mn[s];
+        flat[s] = static_cast<__mmask16>(~_mm512_cmp_ps_mask(mx[s], mn[s], _CMP_GT_OQ));
+    }
+    // max - min with the current min (the reference's, which each accepted candidate moves); flat
+    // groups are answered at the end and compute on a harmless range of 1 meanwhile
+    auto range = [&](int s) { return _mm512_mask_blend_ps(flat[s], _mm512_sub_ps(mx[s], mn[s]), one); };
+
+    // The loops below run value by value with the sets innermost, so that the sets' chains of
+    // additions (each in the scalar order) interleave.
+    __m512 lf[N][S];
+    // lf = clamp(nearest(iscale * (x - min)), 0, nmax), for every value of every set
+    auto codes = [&](int i, int s, __m512 iscale, __m512 min) {
+        const __m512 r = nearest(_mm512_mul_ps(iscale, _mm512_sub_ps(X(i, s), min)));
+        return lf[i][s] = min_ps(max_ps(r, zero), top);
+    };
+    // Σ w * (scale*L + min - x)^2 (or |.|) in order
+    auto errors = [&](const __m512 (&scale)[S], const __m512 (&min)[S], __m512 (&err)[S]) {
+        for (int s = 0; s < S; ++s) err[s] = zero;
+        for (int i = 0; i < N; ++i)
+            for (int s = 0; s < S; ++s) {
+                const __m512 diff = _mm512_sub_ps(_mm512_add_ps(opaque(_mm512_mul_ps(scale[s], lf[i][s])), min[s]), X(i, s));
+                const __m512 e = use_mad ? _mm512_mul_ps(W(i, s), _mm512_abs_ps(diff)) : _mm512_mul_ps(W(i, s), _mm512_mul_ps(diff, diff));
+                err[s] = _mm512_add_ps(err[s], opaque(e));
+            }
+    };
+
+    __m512 iscale[S], scale[S], best_error[S], best_iscale[S], best_code_min[S];
+    for (int s = 0; s < S; ++s) {
+        iscale[s] = _mm512_div_ps(top, range(s));
+        scale[s] = _mm512_div_ps(one, iscale[s]);
+        best_iscale[s] = iscale[s];
+        best_code_min[s] = mn[s];
+    }
+    for (int i = 0; i < N; ++i)
+        for (int s = 0; s < S; ++s) codes(i, s, iscale[s], mn[s]);
+    errors(scale, mn, best_error);
+    for (int is = 0; is <= nstep && nstep >= 1; ++is) {
+        const float numerator = (rmin + ::lowbit::detail::mul(rdelta, static_cast<float>(is))) + static_cast<float>(nmax);
+        __m512 sum_l[S], sum_l2[S], sum_xl[S];
+        for (int s = 0; s < S; ++s) {
+            iscale[s] = _mm512_div_ps(_mm512_set1_ps(numerator), range(s));
+            sum_l[s] = sum_l2[s] = sum_xl[s] = zero;
+        }
+        for (int i = 0; i < N; ++i)
+            for (int s = 0; s < S; ++s) {
+                const __m512 l = codes(i, s, iscale[s], mn[s]);
+                const __m512 wl = opaque(_mm512_mul_ps(W(i, s), l));
+                sum_l[s] = _mm512_add_ps(sum_l[s], wl);
+                sum_l2[s] = _mm512_add_ps(sum_l2[s], opaque(_mm512_mul_ps(wl, l)));
+                sum_xl[s] = _mm512_add_ps(sum_xl[s], opaque(_mm512_mul_ps(wl, X(i, s))));
+            }
+        __m512 this_scale[S], this_min[S], cur_error[S];
+        __mmask16 fit[S];
+        for (int s = 0; s < S; ++s) {
+            const __m512 D = _mm512_sub_ps(opaque(_mm512_mul_ps(sum_w[s], sum_l2[s])), opaque(_mm512_mul_ps(sum_l[s], sum_l[s])));
+            fit[s] = _mm512_cmp_ps_mask(D, zero, _CMP_GT_OQ);
+            const __m512 d_safe = _mm512_mask_blend_ps(fit[s], one, D); // lanes without a fit are not used
+            this_scale[s] = _mm512_div_ps(_mm512_sub_ps(opaque(_mm512_mul_ps(sum_w[s], sum_xl[s])), opaque(_mm512_mul_ps(sum_x[s], sum_l[s]))), d_safe);
+            this_min[s] = _mm512_div_ps(_mm512_sub_ps(opaque(_mm512_mul_ps(sum_l2[s], sum_x[s])), opaque(_mm512_mul_ps(sum_l[s], sum_xl[s]))), d_safe);
+            const __mmask16 positive = _mm512_cmp_ps_mask(this_min[s], zero, _CMP_GT_OQ);
+            this_min[s] = _mm512_mask_mov_ps(this_min[s], positive, zero);
+            this_scale[s] = _mm512_mask_mov_ps(this_scale[s], positive, _mm512_div_ps(sum_xl[s], _mm512_mask_blend_ps(fit[s], one, sum_l2[s])));
+        }
+        errors(this_scale, this_min, cur_error);
+        for (int s = 0; s < S; ++s) {
+            const __mmask16 better = fit[s] & _mm512_cmp_ps_mask(cur_error[s], best_error[s], _CMP_LT_OQ);
+            best_error[s] = _mm512_mask_mov_ps(best_error[s], better, cur_error[s]);
+            scale[s] = _mm512_mask_mov_ps(scale[s], better, this_scale[s]);
+            best_iscale[s] = _mm512_mask_mov_ps(best_iscale[s], better, iscale[s]);
+            best_code_min[s] = _mm512_mask_mov_ps(best_code_min[s], better, mn[s]);
+            mn[s] = _mm512_mask_mov_ps(mn[s], better, this_min[s]);
+        }
+    }
+    for (int i = 0; i < N; ++i)
+        for (int s = 0; s < S; ++s) codes(i, s, best_iscale[s], best_code_min[s]);
+    for (int s = 0; s < S; ++s) {
+        const __m512 final_min = _mm512_mask_blend_ps(flat[s], mn[s], first_min[s]);
+        _mm512_storeu_ps(the_min + 16 * s, _mm512_xor_ps(final_min, _mm512_set1_ps(-0.0f))); // -min
+        _mm512_storeu_ps(scale_out + 16 * s, _mm512_mask_mov_ps(scale[s], flat[s], zero));
+    }
+    transpose_codes_out<N, G>(lf, flat, 0, L);
+}
+
+/// search::symmetric_codes_lanes<N, G> (weights null: x²), G a multiple of 16.
+template <int N, int G>
+LOWBIT_TARGET_AVX512 void symmetric(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale_out) noexcept {
+    static_assert(G % 16 == 0);
+    constexpr int S = G / 16;
+    alignas(64) float xs[N][G], ws[N][G];
+    transpose_in<N, G>(x, xs);
+    if (weights) transpose_in<N, G>(weights, ws);
+    else
+        for (int i = 0; i < N; ++i)
+            for (int s = 0; s < S; ++s) {
+                const __m512 v = _mm512_load_ps(&xs[i][16 * s]);
+                _mm512_store_ps(&ws[i][16 * s], _mm512_mul_ps(v, v));
+            }
+    auto X = [&](int i, int s) { return _mm512_load_ps(&xs[i][16 * s]); };
+    auto W = [&](int i, int s) { return _mm512_load_ps(&ws[i][16 * s]); };
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    const __m512 lo = _mm512_set1_ps(static_cast<float>(-nmax)), hi = _mm512_set1_ps(static_cast<float>(nmax - 1));
+
+    __m512 max[S], wx[N][S];
+    __mmask16 flat[S];
+    for (int s = 0; s < S; ++s) {
+        __m512 amax = zero;
+        max[s] = zero;
+        for (int i = 0; i < N; ++i) {
+            wx[i][s] = _mm512_mul_ps(W(i, s), X(i, s));
+            const __m512 ax = _mm512_abs_ps(X(i, s));
+            const __mmask16 larger = _mm512_cmp_ps_mask(ax, amax, _CMP_GT_OQ);
+            amax = _mm512_mask_mov_ps(amax, larger, ax);
+            max[s] = _mm512_mask_mov_ps(max[s], larger, X(i, s));
+        }
+        flat[s] = _mm512_cmp_ps_mask(amax, _mm512_set1_ps(search::group_max_eps), _CMP_LT_OQ);
+        max[s] = _mm512_mask_mov_ps(max[s], flat[s], one); // flat groups are answered at the end
+    }
+
+    __m512 lf[N][S];
+    auto codes = [&](int s, __m512 iscale) {
+        for (int i = 0; i < N; ++i)
+            lf[i][s] = min_ps(max_ps(nearest(_mm512_mul_ps(iscale, X(i, s))), lo), hi);
+    };
+    auto sums = [&](int s, __m512 iscale, __m512& sumlx, __m512& suml2) {
+        sumlx = suml2 = zero;
+        for (int i = 0; i < N; ++i) {
+            const __m512 l = min_ps(max_ps(nearest(_mm512_mul_ps(iscale, X(i, s))), lo), hi);
+            sumlx = _mm512_add_ps(sumlx, opaque(_mm512_mul_ps(wx[i][s], l)));
+            suml2 = _mm512_add_ps(suml2, opaque(_mm512_mul_ps(_mm512_mul_ps(W(i, s), l), l)));
+        }
+    };
+
+    __m512 scale[S], best_score[S], best_iscale[S];
+    for (int s = 0; s < S; ++s) {
+        const __m512 iscale = _mm512_div_ps(lo, max[s]);
+        __m512 sumlx, suml2;
+        sums(s, iscale, sumlx, suml2);
+        const __mmask16 nonzero = _mm512_cmp_ps_mask(suml2, zero, _CMP_NEQ_UQ);
+        scale[s] = _mm512_maskz_div_ps(nonzero, sumlx, _mm512_mask_blend_ps(nonzero, one, suml2));
+        best_score[s] = _mm512_mul_ps(scale[s], sumlx);
+        best_iscale[s] = iscale;
+    }
+    for (int is = -9; is <= 9; ++is) {
+        if (is == 0) continue;
+        const float numerator = -(static_cast<float>(nmax) + ::lowbit::detail::mul(0.1f, static_cast<float>(is)));
+        for (int s = 0; s < S; ++s) {
+            const __m512 iscale = _mm512_div_ps(_mm512_set1_ps(numerator), max[s]);
+            __m512 sumlx, suml2;
+            sums(s, iscale, sumlx, suml2);
+            const __mmask16 better = _mm512_cmp_ps_mask(suml2, zero, _CMP_GT_OQ) &
+                                     _mm512_cmp_ps_mask(_mm512_mul_ps(sumlx, sumlx), _mm512_mul_ps(best_score[s], suml2), _CMP_GT_OQ);
+            const __m512 sc = _mm512_div_ps(sumlx, _mm512_mask_blend_ps(better, one, suml2));
+            scale[s] = _mm512_mask_mov_ps(scale[s], better, sc);
+            best_score[s] = _mm512_mask_mov_ps(best_score[s], better, _mm512_mul_ps(sc, sumlx));
+            best_iscale[s] = _mm512_mask_mov_ps(best_iscale[s], better, iscale);
+        }
+    }
+    for (int s = 0; s < S; ++s) {
+        codes(s, best_iscale[s]);
+        _mm512_storeu_ps(scale_out + 16 * s, _mm512_mask_mov_ps(scale[s], flat[s], zero));
+    }
+    transpose_codes_out<N, G>(lf, flat, nmax, reinterpret_cast<std::uint8_t*>(L));
+}
+
+} // namespace lowbit::x86::ksearch
+
+namespace lowbit::x86 {
+
+/// The engine of formats/kquants.hpp's quantize_row_with: 32 sub-blocks per call.
+struct avx512_search_engine {
+    template <int nsub>
+    static constexpr int batch = nsub >= 32 ? 1 : 32 / nsub;
+
+    template <int N, int G>
+    static void affine(int nmax, const float* x, const float* weights, std::uint8_t* L, float* scale, float* the_min,
+                       float rmin, float rdelta, int nstep, bool use_mad) noexcept {
+        ksearch::affine<N, G>(nmax, x, weights, L, scale, the_min, rmin, rdelta, nstep, use_mad);
+    }
+    template <int N, int G>
+    static void symmetric(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale) noexcept {
+        ksearch::symmetric<N, G>(nmax, x, weights, L, scale);
+    }
+};
+
+} // namespace lowbit::x86
+
+#endif
