@@ -687,6 +687,17 @@ struct portable_engine {
     static void symmetric(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale) noexcept {
         symmetric_codes_lanes<N, G>(nmax, x, weights, L, scale);
     }
+    /// The final codes of a sub-block against its stored scale d and min m:
+    /// L = clamp(nearest_int((x + m) / d), lo, hi) - lo. A quotient, not a product, feeds the
+    /// rounding's addition: nothing can be fused, so this needs no barrier and vectorises.
+    template <int N>
+    static void requantize(const float* x, float d, float m, int lo, int hi, std::uint8_t* L) noexcept {
+        for (int l = 0; l < N; ++l) {
+            const int q = detail_::round_fenced((x[l] + m) / d);
+            const int above = q < lo ? lo : q;
+            L[l] = static_cast<std::uint8_t>((above > hi ? hi : above) - lo);
+        }
+    }
 };
 
 } // namespace lowbit::search

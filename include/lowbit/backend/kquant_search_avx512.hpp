@@ -170,6 +170,19 @@ LOWBIT_TARGET_AVX512 void affine(int nmax, const float* x, const float* weights,
     transpose_codes_out<N, G>(lf, flat, 0, L);
 }
 
+/// search::portable_engine::requantize, sixteen values at a time.
+template <int N>
+LOWBIT_TARGET_AVX512 void requantize(const float* x, float d, float m, int lo, int hi, std::uint8_t* L) noexcept {
+    static_assert(N % 16 == 0);
+    const __m512 vd = _mm512_set1_ps(d), vm = _mm512_set1_ps(m);
+    const __m512 vlo = _mm512_set1_ps(static_cast<float>(lo)), vhi = _mm512_set1_ps(static_cast<float>(hi));
+    for (int l = 0; l < N; l += 16) {
+        const __m512 q = min_ps(max_ps(nearest(_mm512_div_ps(_mm512_add_ps(_mm512_loadu_ps(x + l), vm), vd)), vlo), vhi);
+        const __m512i c = _mm512_sub_epi32(_mm512_maskz_cvttps_epi32(all16, q), _mm512_set1_epi32(lo));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(L + l), _mm512_maskz_cvtepi32_epi8(all16, c));
+    }
+}
+
 /// search::symmetric_codes_lanes<N, G> (weights null: x²), G a multiple of 16.
 template <int N, int G>
 LOWBIT_TARGET_AVX512 void symmetric(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale_out) noexcept {
@@ -205,49 +218,47 @@ LOWBIT_TARGET_AVX512 void symmetric(int nmax, const float* x, const float* weigh
         max[s] = _mm512_mask_mov_ps(max[s], flat[s], one); // flat groups are answered at the end
     }
 
-    __m512 lf[N][S];
-    auto codes = [&](int s, __m512 iscale) {
-        for (int i = 0; i < N; ++i)
-            lf[i][s] = min_ps(max_ps(nearest(_mm512_mul_ps(iscale, X(i, s))), lo), hi);
+    auto code = [&](int i, int s, __m512 iscale) {
+        return min_ps(max_ps(nearest(_mm512_mul_ps(iscale, X(i, s))), lo), hi);
     };
-    auto sums = [&](int s, __m512 iscale, __m512& sumlx, __m512& suml2) {
-        sumlx = suml2 = zero;
-        for (int i = 0; i < N; ++i) {
-            const __m512 l = min_ps(max_ps(nearest(_mm512_mul_ps(iscale, X(i, s))), lo), hi);
-            sumlx = _mm512_add_ps(sumlx, opaque(_mm512_mul_ps(wx[i][s], l)));
-            suml2 = _mm512_add_ps(suml2, opaque(_mm512_mul_ps(_mm512_mul_ps(W(i, s), l), l)));
-        }
+    // Σ wx * L and Σ w * L * L in order, every set at once (the sets' chains interleave)
+    auto sums = [&](const __m512 (&iscale)[S], __m512 (&sumlx)[S], __m512 (&suml2)[S]) {
+        for (int s = 0; s < S; ++s) sumlx[s] = suml2[s] = zero;
+        for (int i = 0; i < N; ++i)
+            for (int s = 0; s < S; ++s) {
+                const __m512 l = code(i, s, iscale[s]);
+                sumlx[s] = _mm512_add_ps(sumlx[s], opaque(_mm512_mul_ps(wx[i][s], l)));
+                suml2[s] = _mm512_add_ps(suml2[s], opaque(_mm512_mul_ps(_mm512_mul_ps(W(i, s), l), l)));
+            }
     };
 
-    __m512 scale[S], best_score[S], best_iscale[S];
+    __m512 iscale[S], scale[S], best_score[S], best_iscale[S], sumlx[S], suml2[S];
+    for (int s = 0; s < S; ++s) iscale[s] = _mm512_div_ps(lo, max[s]);
+    sums(iscale, sumlx, suml2);
     for (int s = 0; s < S; ++s) {
-        const __m512 iscale = _mm512_div_ps(lo, max[s]);
-        __m512 sumlx, suml2;
-        sums(s, iscale, sumlx, suml2);
-        const __mmask16 nonzero = _mm512_cmp_ps_mask(suml2, zero, _CMP_NEQ_UQ);
-        scale[s] = _mm512_maskz_div_ps(nonzero, sumlx, _mm512_mask_blend_ps(nonzero, one, suml2));
-        best_score[s] = _mm512_mul_ps(scale[s], sumlx);
-        best_iscale[s] = iscale;
+        const __mmask16 nonzero = _mm512_cmp_ps_mask(suml2[s], zero, _CMP_NEQ_UQ);
+        scale[s] = _mm512_maskz_div_ps(nonzero, sumlx[s], _mm512_mask_blend_ps(nonzero, one, suml2[s]));
+        best_score[s] = _mm512_mul_ps(scale[s], sumlx[s]);
+        best_iscale[s] = iscale[s];
     }
     for (int is = -9; is <= 9; ++is) {
         if (is == 0) continue;
         const float numerator = -(static_cast<float>(nmax) + ::lowbit::detail::mul(0.1f, static_cast<float>(is)));
+        for (int s = 0; s < S; ++s) iscale[s] = _mm512_div_ps(_mm512_set1_ps(numerator), max[s]);
+        sums(iscale, sumlx, suml2);
         for (int s = 0; s < S; ++s) {
-            const __m512 iscale = _mm512_div_ps(_mm512_set1_ps(numerator), max[s]);
-            __m512 sumlx, suml2;
-            sums(s, iscale, sumlx, suml2);
-            const __mmask16 better = _mm512_cmp_ps_mask(suml2, zero, _CMP_GT_OQ) &
-                                     _mm512_cmp_ps_mask(_mm512_mul_ps(sumlx, sumlx), _mm512_mul_ps(best_score[s], suml2), _CMP_GT_OQ);
-            const __m512 sc = _mm512_div_ps(sumlx, _mm512_mask_blend_ps(better, one, suml2));
+            const __mmask16 better = _mm512_cmp_ps_mask(suml2[s], zero, _CMP_GT_OQ) &
+                                     _mm512_cmp_ps_mask(_mm512_mul_ps(sumlx[s], sumlx[s]), _mm512_mul_ps(best_score[s], suml2[s]), _CMP_GT_OQ);
+            const __m512 sc = _mm512_div_ps(sumlx[s], _mm512_mask_blend_ps(better, one, suml2[s]));
             scale[s] = _mm512_mask_mov_ps(scale[s], better, sc);
-            best_score[s] = _mm512_mask_mov_ps(best_score[s], better, _mm512_mul_ps(sc, sumlx));
-            best_iscale[s] = _mm512_mask_mov_ps(best_iscale[s], better, iscale);
+            best_score[s] = _mm512_mask_mov_ps(best_score[s], better, _mm512_mul_ps(sc, sumlx[s]));
+            best_iscale[s] = _mm512_mask_mov_ps(best_iscale[s], better, iscale[s]);
         }
     }
-    for (int s = 0; s < S; ++s) {
-        codes(s, best_iscale[s]);
-        _mm512_storeu_ps(scale_out + 16 * s, _mm512_mask_mov_ps(scale[s], flat[s], zero));
-    }
+    __m512 lf[N][S];
+    for (int i = 0; i < N; ++i)
+        for (int s = 0; s < S; ++s) lf[i][s] = code(i, s, best_iscale[s]);
+    for (int s = 0; s < S; ++s) _mm512_storeu_ps(scale_out + 16 * s, _mm512_mask_mov_ps(scale[s], flat[s], zero));
     transpose_codes_out<N, G>(lf, flat, nmax, reinterpret_cast<std::uint8_t*>(L));
 }
 
@@ -268,6 +279,10 @@ struct avx512_search_engine {
     template <int N, int G>
     static void symmetric(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale) noexcept {
         ksearch::symmetric<N, G>(nmax, x, weights, L, scale);
+    }
+    template <int N>
+    static void requantize(const float* x, float d, float m, int lo, int hi, std::uint8_t* L) noexcept {
+        ksearch::requantize<N>(x, d, m, lo, hi, L);
     }
 };
 

@@ -373,12 +373,12 @@ private:
                 Engine::template affine<sub, B * nsub>(code_max, xb, w, L, scale, min, R.rmin, R.rdelta, R.nstep, R.use_mad);
             }
             for (int b = 0; b < count; ++b)
-                finish_block<R>(xb + super_block * b, scale + nsub * b, min + nsub * b, weight_sum + nsub * b,
+                finish_block<R, Engine>(xb + super_block * b, scale + nsub * b, min + nsub * b, weight_sum + nsub * b,
                                 L + super_block * b, y[i + b]);
         }
     }
 
-    template <const recipe& R>
+    template <const recipe& R, class Engine>
     static void finish_block(const float* x, const float* scale, const float* min, const float* weight_sum,
                              std::uint8_t* L, block& b) noexcept {
         int sc[nsub], mn[nsub] = {};
@@ -391,7 +391,7 @@ private:
         b.d = to_f16(d);
         if constexpr (affine) b.dmin = to_f16(dmin);
 
-        requantize(x, b, L);
+        requantize<Engine>(x, b, L);
         pack_codes(L, b);
     }
 
@@ -503,6 +503,7 @@ private:
     /// Final codes against the scales as stored (rounded to half precision and to their codes), so
     /// that dequantization reproduces what the codes were chosen for. Sub-blocks whose stored scale
     /// is zero keep their search codes.
+    template <class Engine>
     static void requantize(const float* x, const block& b, std::uint8_t* L) noexcept {
         int sc[nsub], mn[nsub];
         scales::decode(b.scales, sc, mn);
@@ -510,24 +511,10 @@ private:
         for (int j = 0; j < nsub; ++j) {
             const float dj = mul(d, static_cast<float>(sc[j] - scales::offset));
             if (dj == 0.0f) continue;
-            const float* xj = x + sub * j;
-            std::uint8_t* Lj = L + sub * j;
-            // A quotient, not a product, feeds the rounding's addition: nothing here can be fused,
-            // so these loops need no barrier and vectorise.
-            if constexpr (affine) {
-                const float mj = mul(to_f32(b.dmin), static_cast<float>(mn[j]));
-                for (int l = 0; l < sub; ++l) {
-                    const int q = search::detail_::round_fenced((xj[l] + mj) / dj);
-                    const int lo = q < 0 ? 0 : q;
-                    Lj[l] = static_cast<std::uint8_t>(lo > code_max ? code_max : lo);
-                }
-            } else {
-                for (int l = 0; l < sub; ++l) {
-                    const int q = search::detail_::round_fenced(xj[l] / dj);
-                    const int lo = q < -code_offset ? -code_offset : q;
-                    Lj[l] = static_cast<std::uint8_t>((lo > code_max - code_offset ? code_max - code_offset : lo) + code_offset);
-                }
-            }
+            // (symmetric codes: (x + 0) / dj rounds to the reference's x / dj, a zero being a zero)
+            float mj = 0.0f;
+            if constexpr (affine) mj = mul(to_f32(b.dmin), static_cast<float>(mn[j]));
+            Engine::template requantize<sub>(x + sub * j, dj, mj, -code_offset, code_max - code_offset, L + sub * j);
         }
     }
 };
