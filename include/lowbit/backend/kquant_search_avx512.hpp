@@ -262,6 +262,77 @@ LOWBIT_TARGET_AVX512 void symmetric(int nmax, const float* x, const float* weigh
     transpose_codes_out<N, G>(lf, flat, nmax, reinterpret_cast<std::uint8_t*>(L));
 }
 
+/// search::symmetric_codes_refined on G groups of N values, G a multiple of 16: the passes of
+/// code-by-code refinement run in every lane at once, a lane's move taken under a mask where the
+/// scalar search takes it, and a lane done once a pass changes nothing in it.
+template <int N, int G>
+LOWBIT_TARGET_AVX512 void symmetric_refined(int nmax, const float* x, std::int8_t* L, float* scale_out) noexcept {
+    static_assert(G % 16 == 0);
+    constexpr int S = G / 16;
+    alignas(64) float xs[N][G];
+    transpose_in<N, G>(x, xs);
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 lo = _mm512_set1_ps(static_cast<float>(-nmax)), hi = _mm512_set1_ps(static_cast<float>(nmax - 1));
+    __m512 X[N][S], wx[N][S], w[N][S], l[N][S];
+    __m512 sumlx[S], suml2[S];
+    __mmask16 flat[S], active[S];
+    for (int s = 0; s < S; ++s) {
+        __m512 amax = zero, max = zero;
+        for (int i = 0; i < N; ++i) {
+            X[i][s] = _mm512_load_ps(&xs[i][16 * s]);
+            const __m512 ax = _mm512_abs_ps(X[i][s]);
+            const __mmask16 larger = _mm512_cmp_ps_mask(ax, amax, _CMP_GT_OQ);
+            amax = _mm512_mask_mov_ps(amax, larger, ax);
+            max = _mm512_mask_mov_ps(max, larger, X[i][s]);
+        }
+        flat[s] = _mm512_cmp_ps_mask(amax, _mm512_set1_ps(search::group_max_eps), _CMP_LT_OQ);
+        max = _mm512_mask_mov_ps(max, flat[s], _mm512_set1_ps(1.0f)); // flat groups are answered at the end
+        active[s] = static_cast<__mmask16>(~flat[s]);
+        const __m512 iscale = _mm512_div_ps(lo, max);
+        sumlx[s] = suml2[s] = zero;
+        for (int i = 0; i < N; ++i) {
+            l[i][s] = min_ps(max_ps(nearest(_mm512_mul_ps(iscale, X[i][s])), lo), hi);
+            w[i][s] = opaque(_mm512_mul_ps(X[i][s], X[i][s]));
+            wx[i][s] = opaque(_mm512_mul_ps(w[i][s], X[i][s]));
+            sumlx[s] = _mm512_add_ps(sumlx[s], opaque(_mm512_mul_ps(wx[i][s], l[i][s])));
+            suml2[s] = _mm512_add_ps(suml2[s], opaque(_mm512_mul_ps(opaque(_mm512_mul_ps(w[i][s], l[i][s])), l[i][s])));
+        }
+    }
+    for (int pass = 0; pass < 5; ++pass) {
+        __mmask16 changed[S] = {};
+        bool any = false;
+        for (int s = 0; s < S; ++s) any |= active[s] != 0;
+        if (!any) break;
+        for (int i = 0; i < N; ++i)
+            for (int s = 0; s < S; ++s) {
+                if (!active[s]) continue;
+                const __m512 li = l[i][s];
+                __m512 slx = _mm512_sub_ps(sumlx[s], opaque(_mm512_mul_ps(wx[i][s], li)));
+                __m512 sl2 = _mm512_sub_ps(suml2[s], opaque(_mm512_mul_ps(opaque(_mm512_mul_ps(w[i][s], li)), li)));
+                const __mmask16 positive = _mm512_cmp_ps_mask(slx, zero, _CMP_GT_OQ);
+                const __m512 q = _mm512_div_ps(_mm512_mul_ps(X[i][s], sl2), _mm512_mask_blend_ps(positive, _mm512_set1_ps(1.0f), slx));
+                const __m512 nl = min_ps(max_ps(nearest(q), lo), hi);
+                const __mmask16 moved = active[s] & positive & _mm512_cmp_ps_mask(nl, li, _CMP_NEQ_UQ);
+                slx = _mm512_add_ps(slx, opaque(_mm512_mul_ps(wx[i][s], nl)));
+                sl2 = _mm512_add_ps(sl2, opaque(_mm512_mul_ps(opaque(_mm512_mul_ps(w[i][s], nl)), nl)));
+                const __m512 gain = opaque(_mm512_mul_ps(opaque(_mm512_mul_ps(slx, slx)), suml2[s]));
+                const __m512 base = opaque(_mm512_mul_ps(opaque(_mm512_mul_ps(sumlx[s], sumlx[s])), sl2));
+                const __mmask16 take = moved & _mm512_cmp_ps_mask(sl2, zero, _CMP_GT_OQ) & _mm512_cmp_ps_mask(gain, base, _CMP_GT_OQ);
+                l[i][s] = _mm512_mask_mov_ps(li, take, nl);
+                sumlx[s] = _mm512_mask_mov_ps(sumlx[s], take, slx);
+                suml2[s] = _mm512_mask_mov_ps(suml2[s], take, sl2);
+                changed[s] |= take;
+            }
+        for (int s = 0; s < S; ++s) active[s] &= changed[s];
+    }
+    for (int s = 0; s < S; ++s) {
+        const __mmask16 positive = _mm512_cmp_ps_mask(suml2[s], zero, _CMP_GT_OQ);
+        const __m512 sc = _mm512_maskz_div_ps(positive, sumlx[s], _mm512_mask_blend_ps(positive, _mm512_set1_ps(1.0f), suml2[s]));
+        _mm512_storeu_ps(scale_out + 16 * s, _mm512_mask_mov_ps(sc, flat[s], zero));
+    }
+    transpose_codes_out<N, G>(l, flat, nmax, reinterpret_cast<std::uint8_t*>(L));
+}
+
 } // namespace lowbit::x86::ksearch
 
 namespace lowbit::x86 {
@@ -279,6 +350,10 @@ struct avx512_search_engine {
     template <int N, int G>
     static void symmetric(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale) noexcept {
         ksearch::symmetric<N, G>(nmax, x, weights, L, scale);
+    }
+    template <int N, int G>
+    static void symmetric_refined(int nmax, const float* x, std::int8_t* L, float* scale) noexcept {
+        ksearch::symmetric_refined<N, G>(nmax, x, L, scale);
     }
     template <int N>
     static void requantize(const float* x, float d, float m, int lo, int hi, std::uint8_t* L) noexcept {

@@ -364,8 +364,10 @@ private:
             }
             for (int b = 0; b < B; ++b)
                 sub_block_weights<R>(xb + super_block * b, qb ? qb + super_block * b : nullptr, w + super_block * b,
-                                     weight_sum + nsub * b, scale + nsub * b, L + super_block * b);
-            if constexpr (R.search == sub_search::symmetric) {
+                                     weight_sum + nsub * b);
+            if constexpr (R.search == sub_search::symmetric_refined) {
+                Engine::template symmetric_refined<sub, B * nsub>(code_offset, xb, reinterpret_cast<std::int8_t*>(L), scale);
+            } else if constexpr (R.search == sub_search::symmetric) {
                 const float* weights = R.weights == weighting::x_squared ? nullptr : R.weights == weighting::imatrix ? qb : w;
                 Engine::template symmetric<sub, B * nsub>(code_offset, xb, weights, reinterpret_cast<std::int8_t*>(L), scale);
             } else if constexpr (R.search == sub_search::affine) {
@@ -395,12 +397,10 @@ private:
         pack_codes(L, b);
     }
 
-    /// The per-value weights of one super-block's searches (into w), each sub-block's weight sum
-    /// where the scales are coded by a weighted search, and the whole answer of the searches that
-    /// are not run across sub-blocks (symmetric_refined: scale and L).
+    /// The per-value weights of one super-block's searches (into w), and each sub-block's weight
+    /// sum where the scales are coded by a weighted search.
     template <const recipe& R>
-    static void sub_block_weights(const float* x, const float* qw, float* w_all, float* weight_sum, float* scale,
-                                  std::uint8_t* L) noexcept {
+    static void sub_block_weights(const float* x, const float* qw, float* w_all, float* weight_sum) noexcept {
         float sigma2 = 0.0f;
         if constexpr (R.weights == weighting::imatrix_sigma) {
             float sum_x2 = 0.0f;
@@ -429,11 +429,6 @@ private:
                 float s = 0.0f;
                 for (int l = 0; l < sub; ++l) s += weights[l];
                 weight_sum[j] = s;
-            }
-            if constexpr (R.search == sub_search::symmetric_refined) {
-                std::int8_t codes[sub];
-                scale[j] = search::symmetric_codes_refined(sub, code_offset, xj, codes);
-                for (int l = 0; l < sub; ++l) L[sub * j + l] = static_cast<std::uint8_t>(codes[l]);
             }
         }
     }
