@@ -58,6 +58,33 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void transpose_codes_out(const __m512 (&l
         for (int i = 0; i < N; ++i) out[g * N + i] = t[i][g];
 }
 
+/// The final codes of G groups of N values, group by group from the untransposed values:
+/// L[g*N + i] = clamp(nearest(iscale[g] * (x[g*N + i] - min[g])), lo, hi) + offset (min null:
+/// no min), 0 in the groups of `flat`. The same operations as the search's, so the same codes.
+template <int N, int G>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void codes_by_group(const float* x, const __m512 (&iscale)[G / 16], const __m512 (*min)[G / 16],
+                                                           const __mmask16 (&flat)[G / 16], int lo, int hi, int offset,
+                                                           std::uint8_t* L) noexcept {
+    static_assert(N % 16 == 0);
+    alignas(64) float is[G], mn[G];
+    for (int s = 0; s < G / 16; ++s) {
+        _mm512_store_ps(is + 16 * s, iscale[s]);
+        if (min) _mm512_store_ps(mn + 16 * s, (*min)[s]);
+    }
+    const __m512 vlo = _mm512_set1_ps(static_cast<float>(lo)), vhi = _mm512_set1_ps(static_cast<float>(hi));
+    for (int g = 0; g < G; ++g) {
+        const bool zero = (flat[g / 16] >> (g % 16)) & 1;
+        const __m512 vis = _mm512_set1_ps(is[g]);
+        for (int i = 0; i < N; i += 16) {
+            __m512 v = _mm512_loadu_ps(x + g * N + i);
+            if (min) v = _mm512_sub_ps(v, _mm512_set1_ps(mn[g]));
+            const __m512 l = min_ps(max_ps(nearest(_mm512_mul_ps(vis, v)), vlo), vhi);
+            const __m512i c = _mm512_add_epi32(_mm512_maskz_cvttps_epi32(all16, l), _mm512_set1_epi32(offset));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(L + g * N + i), zero ? _mm_setzero_si128() : _mm512_maskz_cvtepi32_epi8(all16, c));
+        }
+    }
+}
+
 /// search::affine_codes_weighted_lanes<N, G>, G a multiple of 16.
 template <int N, int G>
 LOWBIT_TARGET_AVX512 void affine(int nmax, const float* x, const float* weights, std::uint8_t* L, float* scale_out,
@@ -160,14 +187,12 @@ LOWBIT_TARGET_AVX512 void affine(int nmax, const float* x, const float* weights,
             mn[s] = _mm512_mask_mov_ps(mn[s], better, this_min[s]);
         }
     }
-    for (int i = 0; i < N; ++i)
-        for (int s = 0; s < S; ++s) codes(i, s, best_iscale[s], best_code_min[s]);
     for (int s = 0; s < S; ++s) {
         const __m512 final_min = _mm512_mask_blend_ps(flat[s], mn[s], first_min[s]);
         _mm512_storeu_ps(the_min + 16 * s, _mm512_xor_ps(final_min, _mm512_set1_ps(-0.0f))); // -min
         _mm512_storeu_ps(scale_out + 16 * s, _mm512_mask_mov_ps(scale[s], flat[s], zero));
     }
-    transpose_codes_out<N, G>(lf, flat, 0, L);
+    codes_by_group<N, G>(x, best_iscale, &best_code_min, flat, 0, nmax, 0, L);
 }
 
 /// search::portable_engine::requantize, sixteen values at a time.
@@ -255,11 +280,8 @@ LOWBIT_TARGET_AVX512 void symmetric(int nmax, const float* x, const float* weigh
             best_iscale[s] = _mm512_mask_mov_ps(best_iscale[s], better, iscale[s]);
         }
     }
-    __m512 lf[N][S];
-    for (int i = 0; i < N; ++i)
-        for (int s = 0; s < S; ++s) lf[i][s] = code(i, s, best_iscale[s]);
     for (int s = 0; s < S; ++s) _mm512_storeu_ps(scale_out + 16 * s, _mm512_mask_mov_ps(scale[s], flat[s], zero));
-    transpose_codes_out<N, G>(lf, flat, nmax, reinterpret_cast<std::uint8_t*>(L));
+    codes_by_group<N, G>(x, best_iscale, nullptr, flat, -nmax, nmax - 1, nmax, reinterpret_cast<std::uint8_t*>(L));
 }
 
 /// search::symmetric_codes_refined on G groups of N values, G a multiple of 16: the passes of

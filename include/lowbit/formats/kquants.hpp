@@ -407,6 +407,14 @@ private:
             for (int l = 0; l < super_block; ++l) sum_x2 += mul(x[l], x[l]);
             sigma2 = mul(R.sigma2_factor, sum_x2) / static_cast<float>(super_block);
         }
+        float sum_x2[nsub] = {}; // each sub-block's Σ x², the sub-blocks' chains side by side
+        if constexpr (R.weights == weighting::rms_plus_abs_x) {
+            float x2[super_block];
+            for (int l = 0; l < super_block; ++l) x2[l] = x[l] * x[l];
+            search::detail_::fence(x2); // rounded before they are summed
+            for (int l = 0; l < sub; ++l)
+                for (int j = 0; j < nsub; ++j) sum_x2[j] += x2[sub * j + l];
+        }
         for (int j = 0; j < nsub; ++j) {
             const float* xj = x + sub * j;
             float* w = w_all + sub * j;
@@ -414,9 +422,7 @@ private:
             if constexpr (R.weights == weighting::abs_x) {
                 for (int l = 0; l < sub; ++l) w[l] = std::fabs(xj[l]);
             } else if constexpr (R.weights == weighting::rms_plus_abs_x) {
-                float sum_x2 = 0.0f;
-                for (int l = 0; l < sub; ++l) sum_x2 += mul(xj[l], xj[l]);
-                const float rms = std::sqrt(sum_x2 / static_cast<float>(sub));
+                const float rms = std::sqrt(sum_x2[j] / static_cast<float>(sub));
                 for (int l = 0; l < sub; ++l) w[l] = rms + std::fabs(xj[l]);
             } else if constexpr (R.weights == weighting::imatrix_sigma) {
                 for (int l = 0; l < sub; ++l) w[l] = mul(qw[sub * j + l], std::sqrt(sigma2 + mul(xj[l], xj[l])));
