@@ -8,6 +8,8 @@
 // fast is width and independence: 32 sub-blocks per call (four q4_K super-blocks), in two sets
 // of 16 lanes whose dependency chains (each candidate's sums and error in order) interleave.
 //
+// (Lambdas do not inherit their function's target attribute: each carries its own.)
+//
 // Two shortcuts keep the work per value small, neither changing a bit:
 // - codes are rounded in float registers with the reference's own trick (add 1.5 * 2^23, keep
 //   the low mantissa bits), so they are the scalar nearest_int for every input, finite or not;
@@ -94,8 +96,8 @@ LOWBIT_TARGET_AVX512 void affine(int nmax, const float* x, const float* weights,
     alignas(64) float xs[N][G], ws[N][G];
     transpose_in<N, G>(x, xs);
     transpose_in<N, G>(weights, ws);
-    auto X = [&](int i, int s) { return _mm512_load_ps(&xs[i][16 * s]); };
-    auto W = [&](int i, int s) { return _mm512_load_ps(&ws[i][16 * s]); };
+    auto X = [&](int i, int s) LOWBIT_TARGET_AVX512 { return _mm512_load_ps(&xs[i][16 * s]); };
+    auto W = [&](int i, int s) LOWBIT_TARGET_AVX512 { return _mm512_load_ps(&ws[i][16 * s]); };
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), top = _mm512_set1_ps(static_cast<float>(nmax));
 
     __m512 mn[S], mx[S], sum_w[S], sum_x[S], first_min[S];
@@ -119,18 +121,18 @@ LOWBIT_TARGET_AVX512 void affine(int nmax, const float* x, const float* weights,
     }
     // max - min with the current min (the reference's, which each accepted candidate moves); flat
     // groups are answered at the end and compute on a harmless range of 1 meanwhile
-    auto range = [&](int s) { return _mm512_mask_blend_ps(flat[s], _mm512_sub_ps(mx[s], mn[s]), one); };
+    auto range = [&](int s) LOWBIT_TARGET_AVX512 { return _mm512_mask_blend_ps(flat[s], _mm512_sub_ps(mx[s], mn[s]), one); };
 
     // The loops below run value by value with the sets innermost, so that the sets' chains of
     // additions (each in the scalar order) interleave.
     __m512 lf[N][S];
     // lf = clamp(nearest(iscale * (x - min)), 0, nmax), for every value of every set
-    auto codes = [&](int i, int s, __m512 iscale, __m512 min) {
+    auto codes = [&](int i, int s, __m512 iscale, __m512 min) LOWBIT_TARGET_AVX512 {
         const __m512 r = nearest(_mm512_mul_ps(iscale, _mm512_sub_ps(X(i, s), min)));
         return lf[i][s] = min_ps(max_ps(r, zero), top);
     };
     // Σ w * (scale*L + min - x)^2 (or |.|) in order
-    auto errors = [&](const __m512 (&scale)[S], const __m512 (&min)[S], __m512 (&err)[S]) {
+    auto errors = [&](const __m512 (&scale)[S], const __m512 (&min)[S], __m512 (&err)[S]) LOWBIT_TARGET_AVX512 {
         for (int s = 0; s < S; ++s) err[s] = zero;
         for (int i = 0; i < N; ++i)
             for (int s = 0; s < S; ++s) {
@@ -222,8 +224,8 @@ LOWBIT_TARGET_AVX512 void symmetric(int nmax, const float* x, const float* weigh
                 const __m512 v = _mm512_load_ps(&xs[i][16 * s]);
                 _mm512_store_ps(&ws[i][16 * s], _mm512_mul_ps(v, v));
             }
-    auto X = [&](int i, int s) { return _mm512_load_ps(&xs[i][16 * s]); };
-    auto W = [&](int i, int s) { return _mm512_load_ps(&ws[i][16 * s]); };
+    auto X = [&](int i, int s) LOWBIT_TARGET_AVX512 { return _mm512_load_ps(&xs[i][16 * s]); };
+    auto W = [&](int i, int s) LOWBIT_TARGET_AVX512 { return _mm512_load_ps(&ws[i][16 * s]); };
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
     const __m512 lo = _mm512_set1_ps(static_cast<float>(-nmax)), hi = _mm512_set1_ps(static_cast<float>(nmax - 1));
 
@@ -243,11 +245,11 @@ LOWBIT_TARGET_AVX512 void symmetric(int nmax, const float* x, const float* weigh
         max[s] = _mm512_mask_mov_ps(max[s], flat[s], one); // flat groups are answered at the end
     }
 
-    auto code = [&](int i, int s, __m512 iscale) {
+    auto code = [&](int i, int s, __m512 iscale) LOWBIT_TARGET_AVX512 {
         return min_ps(max_ps(nearest(_mm512_mul_ps(iscale, X(i, s))), lo), hi);
     };
     // Σ wx * L and Σ w * L * L in order, every set at once (the sets' chains interleave)
-    auto sums = [&](const __m512 (&iscale)[S], __m512 (&sumlx)[S], __m512 (&suml2)[S]) {
+    auto sums = [&](const __m512 (&iscale)[S], __m512 (&sumlx)[S], __m512 (&suml2)[S]) LOWBIT_TARGET_AVX512 {
         for (int s = 0; s < S; ++s) sumlx[s] = suml2[s] = zero;
         for (int i = 0; i < N; ++i)
             for (int s = 0; s < S; ++s) {
