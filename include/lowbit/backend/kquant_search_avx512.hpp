@@ -23,6 +23,8 @@
 
 #include "../algo/scale_search.hpp"
 
+#include <limits>
+
 namespace lowbit::x86::ksearch {
 
 // (GCC 12 warns of uninitialized values in some unmasked 512-bit intrinsics; the all-ones masked
@@ -37,6 +39,13 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 nearest(__m512 t) noexcept {
     const __m512i low_bits = _mm512_ternarylogic_epi32(_mm512_castps_si512(biased), _mm512_set1_epi32(0x007fffff),
                                                        _mm512_set1_epi32(0x4B000000), 0xEA); // (a & b) | c
     return _mm512_sub_ps(_mm512_castsi512_ps(low_bits), _mm512_set1_ps(12582912.0f));
+}
+
+/// nearest() of a value known to lie within ±2^21 (already clamped to integer bounds): the
+/// same trick in two operations, t + 1.5*2^23 - 1.5*2^23. Clamping to integer bounds before
+/// rounding instead of after gives the same integer.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 nearest_small(__m512 t) noexcept {
+    return _mm512_sub_ps(_mm512_add_ps(t, _mm512_set1_ps(12582912.0f)), _mm512_set1_ps(12582912.0f));
 }
 
 /// The values (and weights) of G groups of N, lane g of register [i][s] = value i of group 16s+g.
@@ -100,21 +109,25 @@ LOWBIT_TARGET_AVX512 void affine(int nmax, const float* x, const float* weights,
     auto W = [&](int i, int s) LOWBIT_TARGET_AVX512 { return _mm512_load_ps(&ws[i][16 * s]); };
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), top = _mm512_set1_ps(static_cast<float>(nmax));
 
-    __m512 mn[S], mx[S], sum_w[S], sum_x[S], first_min[S];
+    __m512 mn[S], mx[S], lowest[S], sum_w[S], sum_x[S], first_min[S];
     __mmask16 flat[S];
+    bool no_nan = true;
     for (int s = 0; s < S; ++s) {
         mn[s] = mx[s] = X(0, s);
         sum_w[s] = W(0, s);
         sum_x[s] = opaque(_mm512_mul_ps(W(0, s), X(0, s)));
     }
-    for (int i = 1; i < N; ++i)
+    for (int i = 0; i < N; ++i)
         for (int s = 0; s < S; ++s) {
+            no_nan &= _mm512_cmp_ps_mask(X(i, s), X(i, s), _CMP_ORD_Q) == 0xFFFF;
+            if (i == 0) continue;
             mn[s] = min_ps(X(i, s), mn[s]); // x < mn ? x : mn
             mx[s] = max_ps(X(i, s), mx[s]);
             sum_w[s] = _mm512_add_ps(sum_w[s], W(i, s));
             sum_x[s] = _mm512_add_ps(sum_x[s], opaque(_mm512_mul_ps(W(i, s), X(i, s))));
         }
     for (int s = 0; s < S; ++s) {
+        lowest[s] = mn[s];
         mn[s] = _mm512_mask_mov_ps(mn[s], _mm512_cmp_ps_mask(mn[s], zero, _CMP_GT_OQ), zero);
         first_min[s] = mn[s];
         flat[s] = static_cast<__mmask16>(~_mm512_cmp_ps_mask(mx[s], mn[s], _CMP_GT_OQ));
@@ -130,6 +143,24 @@ LOWBIT_TARGET_AVX512 void affine(int nmax, const float* x, const float* weights,
     auto codes = [&](int i, int s, __m512 iscale, __m512 min) LOWBIT_TARGET_AVX512 {
         const __m512 r = nearest(_mm512_mul_ps(iscale, _mm512_sub_ps(X(i, s), min)));
         return lf[i][s] = min_ps(max_ps(r, zero), top);
+    };
+    // The same codes where iscale * (x - min) is known to lie within ±2^21 for every x of the
+    // set: clamped first, then rounded in two operations.
+    auto codes_small = [&](int i, int s, __m512 iscale, __m512 min) LOWBIT_TARGET_AVX512 {
+        const __m512 t = min_ps(max_ps(_mm512_mul_ps(iscale, _mm512_sub_ps(X(i, s), min)), zero), top);
+        return lf[i][s] = nearest_small(t);
+    };
+    // Whether every t of this candidate is within ±2^21: x - min and the product are monotonic
+    // in x and iscale > 0, so the extremes of x bound them (a NaN or an infinity fails the test).
+    auto small = [&](const __m512 (&iscale)[S]) LOWBIT_TARGET_AVX512 {
+        bool ok = no_nan;
+        for (int s = 0; s < S; ++s) {
+            const __m512 lo_t = _mm512_mul_ps(iscale[s], _mm512_sub_ps(lowest[s], mn[s]));
+            const __m512 hi_t = _mm512_mul_ps(iscale[s], _mm512_sub_ps(mx[s], mn[s]));
+            ok &= (_mm512_cmp_ps_mask(lo_t, _mm512_set1_ps(-2097152.0f), _CMP_GE_OQ) &
+                   _mm512_cmp_ps_mask(hi_t, _mm512_set1_ps(2097152.0f), _CMP_LE_OQ)) == 0xFFFF;
+        }
+        return ok;
     };
     // Σ w * (scale*L + min - x)^2 (or |.|) in order
     auto errors = [&](const __m512 (&scale)[S], const __m512 (&min)[S], __m512 (&err)[S]) LOWBIT_TARGET_AVX512 {
@@ -159,14 +190,18 @@ LOWBIT_TARGET_AVX512 void affine(int nmax, const float* x, const float* weights,
             iscale[s] = _mm512_div_ps(_mm512_set1_ps(numerator), range(s));
             sum_l[s] = sum_l2[s] = sum_xl[s] = zero;
         }
-        for (int i = 0; i < N; ++i)
-            for (int s = 0; s < S; ++s) {
-                const __m512 l = codes(i, s, iscale[s], mn[s]);
-                const __m512 wl = opaque(_mm512_mul_ps(W(i, s), l));
-                sum_l[s] = _mm512_add_ps(sum_l[s], wl);
-                sum_l2[s] = _mm512_add_ps(sum_l2[s], opaque(_mm512_mul_ps(wl, l)));
-                sum_xl[s] = _mm512_add_ps(sum_xl[s], opaque(_mm512_mul_ps(wl, X(i, s))));
-            }
+        auto code_sums = [&]<bool Small>() LOWBIT_TARGET_AVX512 {
+            for (int i = 0; i < N; ++i)
+                for (int s = 0; s < S; ++s) {
+                    const __m512 l = Small ? codes_small(i, s, iscale[s], mn[s]) : codes(i, s, iscale[s], mn[s]);
+                    const __m512 wl = opaque(_mm512_mul_ps(W(i, s), l));
+                    sum_l[s] = _mm512_add_ps(sum_l[s], wl);
+                    sum_l2[s] = _mm512_add_ps(sum_l2[s], opaque(_mm512_mul_ps(wl, l)));
+                    sum_xl[s] = _mm512_add_ps(sum_xl[s], opaque(_mm512_mul_ps(wl, X(i, s))));
+                }
+        };
+        if (small(iscale)) code_sums.template operator()<true>();
+        else code_sums.template operator()<false>();
         __m512 this_scale[S], this_min[S], cur_error[S];
         __mmask16 fit[S];
         for (int s = 0; s < S; ++s) {
@@ -231,12 +266,14 @@ LOWBIT_TARGET_AVX512 void symmetric(int nmax, const float* x, const float* weigh
 
     __m512 max[S], wx[N][S];
     __mmask16 flat[S];
+    bool finite = true;
     for (int s = 0; s < S; ++s) {
         __m512 amax = zero;
         max[s] = zero;
         for (int i = 0; i < N; ++i) {
             wx[i][s] = _mm512_mul_ps(W(i, s), X(i, s));
             const __m512 ax = _mm512_abs_ps(X(i, s));
+            finite &= _mm512_cmp_ps_mask(ax, _mm512_set1_ps(std::numeric_limits<float>::infinity()), _CMP_LT_OQ) == 0xFFFF;
             const __mmask16 larger = _mm512_cmp_ps_mask(ax, amax, _CMP_GT_OQ);
             amax = _mm512_mask_mov_ps(amax, larger, ax);
             max[s] = _mm512_mask_mov_ps(max[s], larger, X(i, s));
@@ -245,18 +282,26 @@ LOWBIT_TARGET_AVX512 void symmetric(int nmax, const float* x, const float* weigh
         max[s] = _mm512_mask_mov_ps(max[s], flat[s], one); // flat groups are answered at the end
     }
 
-    auto code = [&](int i, int s, __m512 iscale) LOWBIT_TARGET_AVX512 {
-        return min_ps(max_ps(nearest(_mm512_mul_ps(iscale, X(i, s))), lo), hi);
+    // With finite values |iscale * x| <= nmax + 1 (max is the value of largest magnitude), so the
+    // codes can be clamped first and rounded in two operations; otherwise the reference's rounding
+    // of whatever the product is.
+    auto code = [&]<bool Finite>(int i, int s, __m512 iscale) LOWBIT_TARGET_AVX512 {
+        if constexpr (Finite) return nearest_small(min_ps(max_ps(_mm512_mul_ps(iscale, X(i, s)), lo), hi));
+        else return min_ps(max_ps(nearest(_mm512_mul_ps(iscale, X(i, s))), lo), hi);
     };
     // Σ wx * L and Σ w * L * L in order, every set at once (the sets' chains interleave)
-    auto sums = [&](const __m512 (&iscale)[S], __m512 (&sumlx)[S], __m512 (&suml2)[S]) LOWBIT_TARGET_AVX512 {
+    auto sums_as = [&]<bool Finite>(const __m512 (&iscale)[S], __m512 (&sumlx)[S], __m512 (&suml2)[S]) LOWBIT_TARGET_AVX512 {
         for (int s = 0; s < S; ++s) sumlx[s] = suml2[s] = zero;
         for (int i = 0; i < N; ++i)
             for (int s = 0; s < S; ++s) {
-                const __m512 l = code(i, s, iscale[s]);
+                const __m512 l = code.template operator()<Finite>(i, s, iscale[s]);
                 sumlx[s] = _mm512_add_ps(sumlx[s], opaque(_mm512_mul_ps(wx[i][s], l)));
                 suml2[s] = _mm512_add_ps(suml2[s], opaque(_mm512_mul_ps(_mm512_mul_ps(W(i, s), l), l)));
             }
+    };
+    auto sums = [&](const __m512 (&iscale)[S], __m512 (&sumlx)[S], __m512 (&suml2)[S]) LOWBIT_TARGET_AVX512 {
+        if (finite) sums_as.template operator()<true>(iscale, sumlx, suml2);
+        else sums_as.template operator()<false>(iscale, sumlx, suml2);
     };
 
     __m512 iscale[S], scale[S], best_score[S], best_iscale[S], sumlx[S], suml2[S];
