@@ -9,6 +9,8 @@
 
 #include <lowbit/lowbit.hpp>
 
+#include "roundtrip.hpp"
+
 namespace f = lowbit::formats;
 using lowbit::type_id;
 
@@ -32,28 +34,9 @@ static_assert(std::is_same_v<f::q4_1::partner, f::q8_1> && std::is_same_v<f::q5_
 
 namespace {
 
-std::vector<float> gaussian(std::size_t n, unsigned seed, float sigma = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> d(0.0f, sigma);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-}
-
-struct roundtrip {
-    std::vector<unsigned char> q;
-    std::vector<float> back;
-};
-
-roundtrip run(type_id t, const std::vector<float>& x, std::int64_t n_per_row, const float* imatrix = nullptr) {
-    roundtrip r;
-    const auto rows = static_cast<std::int64_t>(x.size()) / n_per_row;
-    r.q.resize(lowbit::row_bytes(t, n_per_row) * static_cast<std::size_t>(rows));
-    lowbit::quantize(t, x.data(), r.q.data(), rows, n_per_row, imatrix);
-    r.back.resize(x.size());
-    lowbit::dequantize(t, r.q.data(), r.back.data(), static_cast<std::int64_t>(x.size()));
-    return r;
-}
+using lowbit_test::gaussian;
+using lowbit_test::roundtrip;
+using lowbit_test::run;
 
 } // namespace
 
