@@ -110,14 +110,6 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
     };
     using block = typename P::block;
 
-    /// The reference-exact quantizer: the portable code (its searches lane by lane across
-    /// sub-blocks), all of it inlined here by `flatten` and so compiled for AVX2 even where the
-    /// user's target is baseline x86-64; the compiler vectorises the lanes. Same bytes: the
-    /// portable code is written to stay exact under FMA contraction.
-    LOWBIT_TARGET_AVX2 __attribute__((flatten)) static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
-        K::template quantize_row_with<search::portable_engine>(x, y, n, imatrix);
-    }
-
     LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
         if (x86::worth_streaming(y, n)) {
             dequantize_impl<true>(x, y, n);
