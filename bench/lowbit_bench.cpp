@@ -103,8 +103,8 @@ int main(int argc, char** argv) {
 
     const auto src = gaussian(static_cast<std::size_t>(n_l1), 1);
     const auto act = gaussian(static_cast<std::size_t>(n_l1), 2);
-    aligned_vector<float> out(static_cast<std::size_t>(n_l1)); // 64-byte aligned, as an engine's tensors are
-    // 64-byte aligned, as an inference engine's tensors are (kernels may stream to such output)
+    // outputs 64-byte aligned, as an inference engine's tensors are (kernels may stream to such output)
+    aligned_vector<float> out(static_cast<std::size_t>(n_l1));
     aligned_vector<float> big_out(static_cast<std::size_t>(n_dram));
     aligned_vector<unsigned char> big_in(static_cast<std::size_t>(n_dram) * 4);
     for (std::size_t i = 0; i < big_in.size(); ++i) big_in[i] = static_cast<unsigned char>((i * 2654435761u) >> 13);

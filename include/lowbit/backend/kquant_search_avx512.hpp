@@ -1,8 +1,9 @@
 // lowbit — the K-quant sub-block searches with AVX-512: the sub-blocks of several super-blocks
 // in the lanes of two registers.
 //
-// This is search::affine_codes_weighted_lanes and search::symmetric_codes_lanes (algo/
-// scale_search.hpp) written with intrinsics, bit for bit the same per sub-block: every lane
+// This is search::affine_codes_weighted_lanes, search::symmetric_codes_lanes and
+// search::symmetric_codes_refined (algo/scale_search.hpp) written with intrinsics, and the final
+// requantize of search::portable_engine, bit for bit the same per sub-block: every lane
 // performs its own sub-block's IEEE operations in the scalar order, and every product that an
 // addition consumes goes through x86::opaque so that no compiler can fuse the two. What makes it
 // fast is width and independence: 32 sub-blocks per call (four q4_K super-blocks), in two sets
@@ -10,9 +11,12 @@
 //
 // (Lambdas do not inherit their function's target attribute: each carries its own.)
 //
-// Two shortcuts keep the work per value small, neither changing a bit:
+// Three shortcuts keep the work per value small, none changing a bit:
 // - codes are rounded in float registers with the reference's own trick (add 1.5 * 2^23, keep
 //   the low mantissa bits), so they are the scalar nearest_int for every input, finite or not;
+// - where the products are known to be small (finite inputs for the symmetric search, a bound
+//   checked per candidate for the affine one), codes are clamped first and then rounded in two
+//   operations, which gives the same integers;
 // - the codes of the best candidate are not kept per candidate: its scale factor and the min it
 //   was coded against are, and its codes are computed again at the end, from the same operations.
 #pragma once
@@ -46,6 +50,23 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 nearest(__m512 t) noexcept {
 /// rounding instead of after gives the same integer.
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 nearest_small(__m512 t) noexcept {
     return _mm512_sub_ps(_mm512_add_ps(t, _mm512_set1_ps(12582912.0f)), _mm512_set1_ps(12582912.0f));
+}
+
+/// Per lane, the first of n values of largest magnitude (as the scalar searches find it), with
+/// `flat` set where that magnitude is below group_max_eps; such lanes get 1 (they are answered at
+/// the end and only need a harmless divisor meanwhile).
+template <class Value>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 signed_max(int n, Value&& value, __mmask16& flat) noexcept {
+    __m512 amax = _mm512_setzero_ps(), max = _mm512_setzero_ps();
+    for (int i = 0; i < n; ++i) {
+        const __m512 v = value(i);
+        const __m512 av = _mm512_abs_ps(v);
+        const __mmask16 larger = _mm512_cmp_ps_mask(av, amax, _CMP_GT_OQ);
+        amax = _mm512_mask_mov_ps(amax, larger, av);
+        max = _mm512_mask_mov_ps(max, larger, v);
+    }
+    flat = _mm512_cmp_ps_mask(amax, _mm512_set1_ps(search::group_max_eps), _CMP_LT_OQ);
+    return _mm512_mask_mov_ps(max, flat, _mm512_set1_ps(1.0f));
 }
 
 /// The values (and weights) of G groups of N, lane g of register [i][s] = value i of group 16s+g.
@@ -162,15 +183,19 @@ LOWBIT_TARGET_AVX512 void affine(int nmax, const float* x, const float* weights,
         }
         return ok;
     };
-    // Σ w * (scale*L + min - x)^2 (or |.|) in order
-    auto errors = [&](const __m512 (&scale)[S], const __m512 (&min)[S], __m512 (&err)[S]) LOWBIT_TARGET_AVX512 {
+    // Σ w * (scale*L + min - x)^2 (or |.| with Mad) in order
+    auto errors_as = [&]<bool Mad>(const __m512 (&scale)[S], const __m512 (&min)[S], __m512 (&err)[S]) LOWBIT_TARGET_AVX512 {
         for (int s = 0; s < S; ++s) err[s] = zero;
         for (int i = 0; i < N; ++i)
             for (int s = 0; s < S; ++s) {
                 const __m512 diff = _mm512_sub_ps(_mm512_add_ps(opaque(_mm512_mul_ps(scale[s], lf[i][s])), min[s]), X(i, s));
-                const __m512 e = use_mad ? _mm512_mul_ps(W(i, s), _mm512_abs_ps(diff)) : _mm512_mul_ps(W(i, s), _mm512_mul_ps(diff, diff));
+                const __m512 e = Mad ? _mm512_mul_ps(W(i, s), _mm512_abs_ps(diff)) : _mm512_mul_ps(W(i, s), _mm512_mul_ps(diff, diff));
                 err[s] = _mm512_add_ps(err[s], opaque(e));
             }
+    };
+    auto errors = [&](const __m512 (&scale)[S], const __m512 (&min)[S], __m512 (&err)[S]) LOWBIT_TARGET_AVX512 {
+        if (use_mad) errors_as.template operator()<true>(scale, min, err);
+        else errors_as.template operator()<false>(scale, min, err);
     };
 
     __m512 iscale[S], scale[S], best_error[S], best_iscale[S], best_code_min[S];
@@ -268,18 +293,11 @@ LOWBIT_TARGET_AVX512 void symmetric(int nmax, const float* x, const float* weigh
     __mmask16 flat[S];
     bool finite = true;
     for (int s = 0; s < S; ++s) {
-        __m512 amax = zero;
-        max[s] = zero;
+        max[s] = signed_max(N, [&](int i) LOWBIT_TARGET_AVX512 { return X(i, s); }, flat[s]);
         for (int i = 0; i < N; ++i) {
             wx[i][s] = _mm512_mul_ps(W(i, s), X(i, s));
-            const __m512 ax = _mm512_abs_ps(X(i, s));
-            finite &= _mm512_cmp_ps_mask(ax, _mm512_set1_ps(std::numeric_limits<float>::infinity()), _CMP_LT_OQ) == 0xFFFF;
-            const __mmask16 larger = _mm512_cmp_ps_mask(ax, amax, _CMP_GT_OQ);
-            amax = _mm512_mask_mov_ps(amax, larger, ax);
-            max[s] = _mm512_mask_mov_ps(max[s], larger, X(i, s));
+            finite &= _mm512_cmp_ps_mask(_mm512_abs_ps(X(i, s)), _mm512_set1_ps(std::numeric_limits<float>::infinity()), _CMP_LT_OQ) == 0xFFFF;
         }
-        flat[s] = _mm512_cmp_ps_mask(amax, _mm512_set1_ps(search::group_max_eps), _CMP_LT_OQ);
-        max[s] = _mm512_mask_mov_ps(max[s], flat[s], one); // flat groups are answered at the end
     }
 
     // With finite values |iscale * x| <= nmax + 1 (max is the value of largest magnitude), so the
@@ -346,16 +364,8 @@ LOWBIT_TARGET_AVX512 void symmetric_refined(int nmax, const float* x, std::int8_
     __m512 sumlx[S], suml2[S];
     __mmask16 flat[S], active[S];
     for (int s = 0; s < S; ++s) {
-        __m512 amax = zero, max = zero;
-        for (int i = 0; i < N; ++i) {
-            X[i][s] = _mm512_load_ps(&xs[i][16 * s]);
-            const __m512 ax = _mm512_abs_ps(X[i][s]);
-            const __mmask16 larger = _mm512_cmp_ps_mask(ax, amax, _CMP_GT_OQ);
-            amax = _mm512_mask_mov_ps(amax, larger, ax);
-            max = _mm512_mask_mov_ps(max, larger, X[i][s]);
-        }
-        flat[s] = _mm512_cmp_ps_mask(amax, _mm512_set1_ps(search::group_max_eps), _CMP_LT_OQ);
-        max = _mm512_mask_mov_ps(max, flat[s], _mm512_set1_ps(1.0f)); // flat groups are answered at the end
+        for (int i = 0; i < N; ++i) X[i][s] = _mm512_load_ps(&xs[i][16 * s]);
+        const __m512 max = signed_max(N, [&](int i) LOWBIT_TARGET_AVX512 { return X[i][s]; }, flat[s]);
         active[s] = static_cast<__mmask16>(~flat[s]);
         const __m512 iscale = _mm512_div_ps(lo, max);
         sumlx[s] = suml2[s] = zero;

@@ -347,12 +347,12 @@ private:
         constexpr int B = Engine::template batch<nsub>;
         constexpr int values = B * super_block;
         float scale[B * nsub], min[B * nsub] = {}, weight_sum[B * nsub], w[values];
+        float x_pad[values], q_pad[values]; // a short last batch repeats its last block
         std::uint8_t L[values];
         for (std::int64_t i = 0; i < nb; i += B) {
             const int count = static_cast<int>(nb - i < B ? nb - i : B);
             const float* xb = x + super_block * i;
             const float* qb = qw ? qw + super_block * i : nullptr;
-            float x_pad[values], q_pad[values]; // a short last batch repeats its last block
             if (count < B) {
                 for (int b = 0; b < B; ++b) {
                     const int from = b < count ? b : count - 1;
