@@ -204,6 +204,54 @@ TEST_CASE("the float formats convert special values the same way in every backen
     }
 }
 
+TEST_CASE("every backend's multi-row dot agrees with the exact dot of each row") {
+    backend_guard guard;
+    for (const auto t : implemented_types()) {
+        if (!lowbit::ops(t).dot) continue;
+        const auto partner = lowbit::dot_partner(t);
+        for (const std::int64_t n : {std::int64_t{256}, std::int64_t{2048} + 96}) {
+            if (n % block_of(t) != 0 || n % block_of(partner) != 0) continue;
+            const std::size_t rb = lowbit::row_bytes(t, n);
+            for (const std::int64_t nrows : {1, 3, 4, 5, 11}) {
+                for (const std::size_t pad : {std::size_t{0}, std::size_t{36}}) {
+                    CAPTURE(lowbit::type_name(t));
+                    CAPTURE(n);
+                    CAPTURE(nrows);
+                    CAPTURE(pad);
+                    std::mt19937 rng(static_cast<std::uint32_t>(n * 31 + nrows) + static_cast<std::uint32_t>(t));
+                    std::normal_distribution<float> g(0.0f, 1.0f);
+                    std::vector<float> a(static_cast<std::size_t>(n)), x(static_cast<std::size_t>(n));
+                    for (auto& v : a) v = g(rng);
+                    lowbit::set_backend("scalar");
+                    const auto qa = quantize(partner, a, 1);
+                    const auto deq_a = dequantize(partner, qa, n);
+                    const std::size_t stride = rb + pad; // 36: keeps every block type's alignment
+                    std::vector<unsigned char> rows(stride * static_cast<std::size_t>(nrows), 0xA5);
+                    std::vector<std::pair<double, double>> exact;
+                    for (std::int64_t r = 0; r < nrows; ++r) {
+                        for (auto& v : x) v = g(rng) * static_cast<float>(1 + r); // rows of different scales
+                        const auto q = quantize(t, x, 1);
+                        std::copy(q.begin(), q.end(), rows.begin() + static_cast<std::ptrdiff_t>(stride * static_cast<std::size_t>(r)));
+                        exact.push_back(exact_dot(dequantize(t, q, n), deq_a));
+                    }
+                    for (const auto& b : lowbit::available_backends()) {
+                        CAPTURE(b);
+                        lowbit::set_backend(b);
+                        std::vector<float> out(static_cast<std::size_t>(nrows) + 1, -7.0f);
+                        lowbit::dot_rows(t, rows.data(), stride, qa.data(), out.data(), nrows, n);
+                        const double tolerance_rel = partner == lowbit::type_id::q8_1 ? 1e-3 : 2e-5;
+                        for (std::int64_t r = 0; r < nrows; ++r) {
+                            const auto [e, mag] = exact[static_cast<std::size_t>(r)];
+                            CHECK(std::fabs(out[static_cast<std::size_t>(r)] - e) <= tolerance_rel * mag + 1e-6);
+                        }
+                        CHECK(out.back() == -7.0f); // nothing written past the last row
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("every backend's dot agrees with the exact dot of the dequantized rows") {
     backend_guard guard;
     for (const auto t : implemented_types()) {

@@ -145,4 +145,16 @@ TEST_CASE("templates and the runtime table give the same bytes, floats and dots"
                     static_cast<double>(lowbit::to_f32(q[b].m)) * lowbit::to_f32(qa[b].s);
     }
     CHECK(d1 == doctest::Approx(expected).epsilon(1e-5));
+
+    // the matrix-vector form: the four rows against the same partner row, each as its own dot
+    std::vector<float> out(4);
+    lowbit::dot_rows<f::q4_1>(q, qa, out);
+    std::vector<float> rt(4);
+    lowbit::dot_rows(type_id::q4_1, q.data(), lowbit::row_bytes(type_id::q4_1, 256), qa.data(), rt.data(), 4, 256);
+    for (std::size_t r = 0; r < 4; ++r) {
+        const float one = lowbit::dot<f::q4_1>(std::span(q).subspan(8 * r, 8), qa);
+        CHECK(out[r] == doctest::Approx(one).epsilon(1e-5));
+        CHECK(rt[r] == doctest::Approx(one).epsilon(1e-5));
+    }
+    CHECK(out[0] == doctest::Approx(d1).epsilon(1e-5));
 }

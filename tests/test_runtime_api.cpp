@@ -81,6 +81,21 @@ TEST_CASE("invalid arguments raise lowbit::error naming the problem") {
     CHECK(contains(msg, "null"));
     msg = error_of([&] { lowbit::dot(type_id::q4_1, q.data(), q.data(), 40); });
     CHECK(contains(msg, "40"));
+    float out[2] = {};
+    msg = error_of([&] { lowbit::dot_rows(type_id::q4_0, q.data(), 17, q.data(), out, 2, 32); });
+    CHECK(contains(msg, "stride 17"));
+    CHECK(contains(msg, "18 bytes"));
+    msg = error_of([&] { lowbit::dot_rows(type_id::f32, x.data(), 6, x.data(), out, 2, 1); });
+    CHECK(contains(msg, "alignment 4"));
+    msg = error_of([&] { lowbit::dot_rows(type_id::q4_0, q.data(), 18, q.data(), out, -1, 32); });
+    CHECK(contains(msg, "negative"));
+    msg = error_of([&] { lowbit::dot_rows(type_id::q4_0, q.data(), 18, q.data(), nullptr, 2, 32); });
+    CHECK(contains(msg, "null"));
+    msg = error_of([&] { lowbit::dot_rows(type_id::q4_K, q.data(), 144, q.data(), out, 2, 32); });
+    CHECK(contains(msg, "block size 256"));
+    msg = error_of([&] { lowbit::dot_rows(type_id::q4_0, q.data(), (std::numeric_limits<std::size_t>::max() / 2) & ~std::size_t{63}, q.data(), out, 4, 32); });
+    CHECK(contains(msg, "overflow"));
+    CHECK_NOTHROW(lowbit::dot_rows(type_id::q4_0, nullptr, 18, nullptr, nullptr, 0, 32)); // no rows: nothing to read or write
     msg = error_of([&] { lowbit::quantize(type_id::q4_0, x.data(), q.data(), std::numeric_limits<std::int64_t>::max(), 32); });
     CHECK(contains(msg, "overflow"));
     lowbit::error e(lowbit::errc::io_error, "x");

@@ -27,9 +27,12 @@ struct type_ops {
     const type_layout* layout = nullptr;
     type_id partner = type_id::f32;
     bool rejects_non_finite = false; ///< quantized types: NaN/Inf cannot be encoded
+    std::size_t block_align = 1;     ///< alignof the block struct (row strides must keep it)
     void (*quantize_row)(const float* x, void* y, std::int64_t n, const float* imatrix) = nullptr;
     void (*dequantize_row)(const void* x, float* y, std::int64_t n) = nullptr;
     float (*dot)(const void* x, const void* y, std::int64_t n) = nullptr;
+    /// out[r] = dot(row r, y) for `rows` rows `stride` bytes apart (from the dot's backend).
+    void (*dot_rows)(const void* x, std::size_t stride, const void* y, float* out, std::int64_t rows, std::int64_t n) = nullptr;
     /// The backend serving each operation ("scalar", "avx2", "avx512", "avx512vnni", "neon", ...).
     const char* quantize_backend = nullptr;
     const char* dequantize_backend = nullptr;
@@ -61,6 +64,9 @@ bool assign_if_supported(type_ops& ops) {
             ops.dot = [](const void* x, const void* y, std::int64_t n) {
                 return kernels<F, B>::dot(static_cast<const block*>(x), static_cast<const typename F::partner::block*>(y), n);
             };
+            ops.dot_rows = [](const void* x, std::size_t stride, const void* y, float* out, std::int64_t rows, std::int64_t n) {
+                dot_rows_with<F, B>(static_cast<const block*>(x), stride, static_cast<const typename F::partner::block*>(y), out, rows, n);
+            };
             ops.dot_backend = B::name;
         }
         return true;
@@ -82,6 +88,7 @@ type_ops make_ops(std::size_t first_backend) {
     ops.layout = find_layout(F::id);
     ops.rejects_non_finite = ops.layout->quantized;
     ops.partner = F::partner::id;
+    ops.block_align = alignof(typename F::block);
     assign_best<F, kernel_op::quantize>(ops, first_backend, candidate_backends{});
     assign_best<F, kernel_op::dequantize>(ops, first_backend, candidate_backends{});
     assign_best<F, kernel_op::dot>(ops, first_backend, candidate_backends{});
@@ -271,6 +278,34 @@ inline float dot(type_id t, const void* row, const void* partner_row, std::int64
     detail::require_length(o, n, "value count");
     detail::require_length(detail::require(o.partner), n, "value count");
     return o.dot(row, partner_row, n);
+}
+
+/// Matrix-vector product: out[r] = dot(row r, partner_row) for `nrows` rows of `n` values of
+/// type `t`, row r starting at rows + r * row_stride bytes (row_stride >= row_bytes(t, n); a GGUF
+/// tensor's rows are row_bytes apart). Backends with a multi-row kernel share the partner row's
+/// work between rows; the results equal dot()'s within float rounding (the sums' order differs).
+inline void dot_rows(type_id t, const void* rows, std::size_t row_stride, const void* partner_row, float* out,
+                     std::int64_t nrows, std::int64_t n) {
+    const auto& o = detail::require(t);
+    if (!o.dot_rows) throw error(errc::unsupported_type, "dot products of " + detail::describe(t) + " are not implemented");
+    if (nrows < 0) throw error(errc::invalid_argument, "row count must not be negative, got " + std::to_string(nrows));
+    detail::require_length(o, n, "value count");
+    detail::require_length(detail::require(o.partner), n, "value count");
+    if (nrows == 0) return;
+    detail::require_ptr(rows, "rows");
+    detail::require_ptr(partner_row, "partner row");
+    detail::require_ptr(out, "output");
+    const std::size_t rb = row_bytes(t, n);
+    if (row_stride < rb)
+        throw error(errc::invalid_argument, "row stride " + std::to_string(row_stride) + " is shorter than a row of " +
+                                                std::to_string(n) + " " + std::string(o.layout->name) + " values (" +
+                                                std::to_string(rb) + " bytes)");
+    if (row_stride % o.block_align != 0)
+        throw error(errc::invalid_argument, "row stride " + std::to_string(row_stride) + " is not a multiple of " +
+                                                std::string(o.layout->name) + "'s block alignment " + std::to_string(o.block_align));
+    if (static_cast<std::uint64_t>(nrows - 1) > (std::numeric_limits<std::size_t>::max() - rb) / row_stride)
+        throw error(errc::invalid_argument, "nrows * row_stride overflows size_t");
+    o.dot_rows(rows, row_stride, partner_row, out, nrows, n);
 }
 
 } // namespace lowbit

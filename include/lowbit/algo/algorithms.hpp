@@ -43,4 +43,17 @@ float dot(std::span<const typename F::block> x, std::span<const typename F::part
     return kernels<F, Backend>::dot(x.data(), y.data(), n);
 }
 
+/// Dots of every row of a row-major matrix of F (rows of y.size() * partner block size values)
+/// with one partner row: out[r] = dot(row r, y), out.size() rows. This is a matrix-vector product;
+/// backends with a multi-row kernel load and scale the partner row once for several rows.
+template <dottable F, class Backend = compile_time_backend<F>>
+void dot_rows(std::span<const typename F::block> rows, std::span<const typename F::partner::block> y, std::span<float> out) noexcept {
+    const auto n = static_cast<std::int64_t>(y.size() * F::partner::block_size);
+    assert(n % static_cast<std::int64_t>(F::block_size) == 0);
+    const auto blocks_per_row = static_cast<std::size_t>(n) / F::block_size;
+    assert(rows.size() == out.size() * blocks_per_row);
+    dot_rows_with<F, Backend>(rows.data(), blocks_per_row * sizeof(typename F::block), y.data(), out.data(),
+                                  static_cast<std::int64_t>(out.size()), n);
+}
+
 } // namespace lowbit

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 
 #include "../format/concepts.hpp"
@@ -63,5 +64,27 @@ template <class F, class B>
 concept has_dot_kernel = requires(const typename F::block* x, const typename F::partner::block* y, std::int64_t n) {
     { kernels<F, B>::dot(x, y, n) } -> std::convertible_to<float>;
 };
+/// A backend's own multi-row dot: out[r] = dot(row r, y) for `rows` rows of F that start
+/// `stride` bytes apart, the partner row's work (loads, scales, offsets) done once for all.
+template <class F, class B>
+concept has_dot_rows_kernel = requires(const typename F::block* x, std::size_t stride, const typename F::partner::block* y,
+                                       float* out, std::int64_t rows, std::int64_t n) {
+    kernels<F, B>::dot_rows(x, stride, y, out, rows, n);
+};
+
+/// Several rows against one partner row with backend B: its multi-row kernel where it has one,
+/// its dot row by row otherwise.
+template <class F, class B>
+    requires has_dot_kernel<F, B>
+void dot_rows_with(const typename F::block* x, std::size_t stride, const typename F::partner::block* y, float* out,
+                   std::int64_t rows, std::int64_t n) noexcept {
+    if constexpr (has_dot_rows_kernel<F, B>) {
+        kernels<F, B>::dot_rows(x, stride, y, out, rows, n);
+    } else {
+        const auto* base = reinterpret_cast<const unsigned char*>(x);
+        for (std::int64_t r = 0; r < rows; ++r)
+            out[r] = kernels<F, B>::dot(reinterpret_cast<const typename F::block*>(base + static_cast<std::size_t>(r) * stride), y, n);
+    }
+}
 
 } // namespace lowbit

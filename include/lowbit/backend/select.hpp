@@ -82,6 +82,12 @@ struct kernels<F, backend::compile_time> {
     {
         return kernels<F, compile_time_backend_for<F, kernel_op::dot>>::dot(x, y, n);
     }
+    static void dot_rows(const block* x, std::size_t stride, const typename F::partner::block* y, float* out,
+                         std::int64_t rows, std::int64_t n) noexcept
+        requires has_dot_kernel<F, compile_time_backend_for<F, kernel_op::dot>>
+    {
+        dot_rows_with<F, compile_time_backend_for<F, kernel_op::dot>>(x, stride, y, out, rows, n);
+    }
 };
 
 /// The backend the templates of algorithms.hpp use by default for F.
