@@ -133,8 +133,14 @@ LOWBIT_X86_INLINE TARGET float NAME(const XB* x, const YB* y, std::int64_t n) no
     std::int64_t i = 0;                                                                                                                        \
     for (; i + 8 <= nb; i += 8) {                                                                                                              \
         alignas(32) float d[8];                                                                                                                \
-        _mm256_store_ps(d, _mm256_mul_ps(halves8<&XB::d>(x + i), halves8<&YB::d>(y + i)));                                                     \
-        if constexpr (with_min) mins = _mm256_fmadd_ps(halves8<&XB::m>(x + i), halves8<&YB::s>(y + i), mins);                                  \
+        if constexpr (with_min) { /* d and m (d and s) lead each block: one dword each */                                                  \
+            static_assert(offsetof(XB, m) == 2 && offsetof(YB, s) == 2);                                                                       \
+            const __m256i xh = heads8(x + i), yh = heads8(y + i);                                                                              \
+            _mm256_store_ps(d, _mm256_mul_ps(head_halves<false>(xh), head_halves<false>(yh)));                                                  \
+            mins = _mm256_fmadd_ps(head_halves<true>(xh), head_halves<true>(yh), mins);                                                         \
+        } else {                                                                                                                               \
+            _mm256_store_ps(d, _mm256_mul_ps(halves8<&XB::d>(x + i), halves8<&YB::d>(y + i)));                                                 \
+        }                                                                                                                                      \
         for (int k = 0; k < 8; k += 2) {                                                                                                       \
             acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k], y[i + k])), _mm256_broadcast_ss(d + k), acc0);             \
             acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k + 1], y[i + k + 1])), _mm256_broadcast_ss(d + k + 1), acc1); \
@@ -183,8 +189,7 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
         std::int64_t i = 0;
         for (; i + 8 <= nb; i += 8) {
             alignas(32) float d[8], m[8] = {};
-            _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
-            if constexpr (Affine) _mm256_store_ps(m, x86::halves8<&block::m>(x + i));
+            x86::block_scales8<Affine>(x + i, d, m);
             for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm256_broadcast_ss(d + k), _mm256_broadcast_ss(m + k), y + 32 * (i + k));
         }
         for (; i < nb; ++i) {

@@ -3,6 +3,9 @@
 // through the candidate list.
 #pragma once
 
+#include <array>
+#include <cstddef>
+
 #include "avx2.hpp"
 
 #if defined(LOWBIT_HAS_X86_BACKENDS)
@@ -17,6 +20,19 @@ constexpr __mmask16 all16 = 0xFFFF;
 /// Sixteen int8 -> sixteen floats.
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 i8_to_ps16(__m128i sixteen_bytes) noexcept {
     return _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepi8_epi32(all16, sixteen_bytes));
+}
+
+/// The sum of sixteen float lanes, in double: a tree of three additions of eight, not a chain of
+/// sixteen.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 double sum_lanes(__m512 v) noexcept {
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, v);
+    const __m512d eight = _mm512_add_pd(_mm512_maskz_cvtps_pd(0xFF, _mm256_load_ps(lanes)), _mm512_maskz_cvtps_pd(0xFF, _mm256_load_ps(lanes + 8)));
+    alignas(64) double halves[8]; // (through memory: GCC 12's 512-to-256-bit extracts warn in the user's build)
+    _mm512_store_pd(halves, eight);
+    const __m256d four = _mm256_add_pd(_mm256_load_pd(halves), _mm256_load_pd(halves + 4));
+    const __m128d two = _mm_add_pd(_mm256_castpd256_pd128(four), _mm256_extractf128_pd(four, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(two, _mm_unpackhi_pd(two, two)));
 }
 
 template <bool Stream>
@@ -80,8 +96,7 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
         std::int64_t i = 0;
         for (; i + 8 <= nb; i += 8) {
             alignas(32) float d[8], m[8] = {};
-            _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
-            if constexpr (Affine) _mm256_store_ps(m, x86::halves8<&block::m>(x + i));
+            x86::block_scales8<Affine>(x + i, d, m);
             for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
         }
         for (; i < nb; ++i) {
@@ -192,12 +207,34 @@ struct kernels<formats::f16, backend::avx512> {
             for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(load(x + i + 16 * k), load(y + i + 16 * k), acc[k]);
         for (; i + 16 <= n; i += 16) acc[0] = _mm512_fmadd_ps(load(x + i), load(y + i), acc[0]);
         const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-        alignas(64) float lanes[16];
-        _mm512_store_ps(lanes, sum);
-        double total = 0.0;
-        for (float v : lanes) total += static_cast<double>(v);
+        double total = x86::sum_lanes(sum);
         for (; i < n; ++i) total += static_cast<double>(x86::half_to_float(x[i])) * static_cast<double>(x86::half_to_float(y[i]));
         return static_cast<float>(total);
+    }
+    /// Four rows against one partner row: the partner's conversions (two of the three vector
+    /// operations per sixteen values of a one-row dot) done once for the four.
+    LOWBIT_TARGET_AVX512 static void dot_rows(const f16* x, std::size_t stride, const f16* y, float* out, std::int64_t rows,
+                                              std::int64_t n) noexcept {
+        for (std::int64_t r0 = 0; r0 < rows; r0 += 4) {
+            const auto row = x86::row_group<4>(x, stride, r0, rows);
+            __m512 acc[4][2];
+            for (auto& a : acc) a[0] = a[1] = _mm512_setzero_ps();
+            std::int64_t i = 0;
+            for (; i + 32 <= n; i += 32)
+                for (int h = 0; h < 2; ++h) {
+                    const __m512 yv = load(y + i + 16 * h);
+                    for (int k = 0; k < 4; ++k) acc[k][h] = _mm512_fmadd_ps(load(row[k] + i + 16 * h), yv, acc[k][h]);
+                }
+            for (; i + 16 <= n; i += 16) {
+                const __m512 yv = load(y + i);
+                for (int k = 0; k < 4; ++k) acc[k][0] = _mm512_fmadd_ps(load(row[k] + i), yv, acc[k][0]);
+            }
+            for (int k = 0; k < 4 && r0 + k < rows; ++k) {
+                double total = x86::sum_lanes(_mm512_add_ps(acc[k][0], acc[k][1]));
+                for (std::int64_t j = i; j < n; ++j) total += static_cast<double>(x86::half_to_float(row[k][j])) * static_cast<double>(x86::half_to_float(y[j]));
+                out[r0 + k] = static_cast<float>(total);
+            }
+        }
     }
     LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, f16* y, std::int64_t n, const float*) noexcept {
         std::int64_t i = 0;
@@ -259,20 +296,124 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m256i dot_codes_vnni(__m256i x, __m
 }
 } // namespace x86
 
+namespace x86 {
+/// Dots of R rows with one partner row (the block formats of 32 values against q8_0 / q8_1).
+/// Kernels::unsigned_codes(block) gives the 32 codes as unsigned bytes u, value = u - offset in
+/// the first 16 and u / 2^high_shift - offset in the last 16 (Kernels::code_offset,
+/// Kernels::high_shift: a 4-bit block's high nibbles stay in place, saving a shift; the lanes
+/// of those sums are scaled back once, at the end, exactly). Per block the partner's bytes are
+/// loaded once and its offset term (-offset * the sum of each four activations) computed once,
+/// as the start of every row's vpdpbusd; a row then costs its codes, one vpdpbusd, one
+/// conversion and one multiply-add.
+template <class Kernels, int R, class XB, class YB>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void legacy_dot_rows_vnni(const std::array<const XB*, R>& row, const YB* y, float* out, std::int64_t n) noexcept {
+    constexpr bool with_min = requires(const XB& b) { b.m; };
+    constexpr int offset = Kernels::code_offset, high_shift = Kernels::high_shift;
+    static_assert((offset << high_shift) <= 255);
+    const std::int64_t nb = n / 32;
+    const __m256i zero = _mm256_setzero_si256();
+    __m256 acc[R][2], mins[R];
+    float tail_mins[R] = {};
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = mins[r] = _mm256_setzero_ps();
+    const auto partner_base = [&](const __m256i qy) LOWBIT_TARGET_AVX512VNNI {
+        if constexpr (offset == 0) return zero;
+        else {
+            const __m256i offsets = _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(offset << high_shift)), _mm_set1_epi8(static_cast<char>(offset)));
+            return _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, offsets, qy));
+        }
+    };
+    std::int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        alignas(32) float d[R][8];
+        if constexpr (with_min) { // d and m (d and s) lead each block: one dword each
+            static_assert(offsetof(XB, m) == 2 && offsetof(YB, s) == 2);
+            const __m256i yh = heads8(y + i);
+            const __m256 dy = head_halves<false>(yh), sy = head_halves<true>(yh);
+            for (int r = 0; r < R; ++r) {
+                const __m256i xh = heads8(row[r] + i);
+                _mm256_store_ps(d[r], _mm256_mul_ps(head_halves<false>(xh), dy));
+                mins[r] = _mm256_fmadd_ps(head_halves<true>(xh), sy, mins[r]);
+            }
+        } else {
+            const __m256 dy = halves8<&YB::d>(y + i);
+            for (int r = 0; r < R; ++r) _mm256_store_ps(d[r], _mm256_mul_ps(halves8<&XB::d>(row[r] + i), dy));
+        }
+        for (int k = 0; k < 8; k += 2) { // (two chains per row, indexed by constants: kept in registers)
+            const __m256i qy0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i + k].qs));
+            const __m256i qy1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i + k + 1].qs));
+            const __m256i base0 = partner_base(qy0), base1 = partner_base(qy1);
+            for (int r = 0; r < R; ++r) {
+                const __m256i s0 = _mm256_dpbusd_epi32(base0, Kernels::unsigned_codes(row[r][i + k]), qy0);
+                const __m256i s1 = _mm256_dpbusd_epi32(base1, Kernels::unsigned_codes(row[r][i + k + 1]), qy1);
+                acc[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_broadcast_ss(&d[r][k]), acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_broadcast_ss(&d[r][k + 1]), acc[r][1]);
+            }
+        }
+    }
+    for (; i < nb; ++i) {
+        const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+        const __m256i base = partner_base(qy);
+        const float dy = half_to_float(y[i].d);
+        for (int r = 0; r < R; ++r) {
+            const __m256i sums = _mm256_dpbusd_epi32(base, Kernels::unsigned_codes(row[r][i]), qy);
+            acc[r][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(half_to_float(row[r][i].d) * dy), acc[r][0]);
+            if constexpr (with_min) tail_mins[r] += half_to_float(row[r][i].m) * half_to_float(y[i].s);
+        }
+    }
+    const __m256 unscale = _mm256_set_m128(_mm_set1_ps(1.0f / static_cast<float>(1 << high_shift)), _mm_set1_ps(1.0f));
+    for (int r = 0; r < R; ++r) {
+        const __m256 sums = _mm256_add_ps(acc[r][0], acc[r][1]);
+        out[r] = hsum(_mm256_add_ps(high_shift ? _mm256_mul_ps(sums, unscale) : sums, mins[r])) + tail_mins[r];
+    }
+}
+
+/// Rows four at a time (the last one to three as a pass of four, see row_group).
+template <class Kernels, class XB, class YB>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void dot_rows_by4_vnni(const XB* x, std::size_t stride, const YB* y, float* out,
+                                                                  std::int64_t rows, std::int64_t n) noexcept {
+    for (std::int64_t r = 0; r < rows; r += 4) {
+        float result[4];
+        legacy_dot_rows_vnni<Kernels, 4>(row_group<4>(x, stride, r, rows), y, result, n);
+        for (std::int64_t k = 0; k < 4 && r + k < rows; ++k) out[r + k] = result[k];
+    }
+}
+} // namespace x86
+
 template <int Bits, bool Affine>
 struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512vnni> {
     using F = formats::legacy_format<Bits, Affine>;
     using block = typename F::block;
     using partner_block = typename F::partner::block;
-
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256i block_sums(const block& x, const partner_block& y) noexcept {
-        const __m256i q = x86::legacy_codes_avx512<Bits, Affine>(x);
         const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
-        return x86::dot_codes_vnni<F::offset>(q, qy);
+        return x86::dot_codes_vnni<F::offset>(x86::legacy_codes_avx512<Bits, Affine>(x), qy);
+    }
+
+    // For several rows (x86::legacy_dot_rows_vnni): 4-bit codes with the high nibbles in place.
+    static constexpr int code_offset = F::offset;
+    static constexpr int high_shift = Bits == 4 ? 4 : 0;
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256i unsigned_codes(const block& x) noexcept {
+        if constexpr (Bits == 4) {
+            const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs)));
+            return _mm256_and_si256(both, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F)));
+        } else {
+            return x86::legacy_codes_avx512<Bits, Affine>(x);
+        }
     }
 
     LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const partner_block* y, std::int64_t n) noexcept {
-        return x86::legacy_dot_vnni<kernels>(x, y, n);
+        if constexpr (Bits == 4) { // the one-row case of the multi-row driver: no shift for the high nibbles
+            float out;
+            x86::legacy_dot_rows_vnni<kernels, 1>(std::array<const block*, 1>{x}, y, &out, n);
+            return out;
+        } else {
+            return x86::legacy_dot_vnni<kernels>(x, y, n);
+        }
+    }
+
+    LOWBIT_TARGET_AVX512VNNI static void dot_rows(const block* x, std::size_t stride, const partner_block* y, float* out,
+                                                  std::int64_t rows, std::int64_t n) noexcept {
+        x86::dot_rows_by4_vnni<kernels>(x, stride, y, out, rows, n);
     }
 };
 
@@ -290,6 +431,17 @@ struct kernels<F, backend::avx512vnni> {
 
     LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const block* y, std::int64_t n) noexcept {
         return x86::legacy_dot_vnni<kernels>(x, y, n);
+    }
+
+    // For several rows: x + 128 as the unsigned operand, the 128 * sum(y) it adds taken off once
+    // per partner block.
+    static constexpr int code_offset = 128, high_shift = 0;
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256i unsigned_codes(const block& x) noexcept {
+        return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)), _mm256_set1_epi8(static_cast<char>(0x80)));
+    }
+    LOWBIT_TARGET_AVX512VNNI static void dot_rows(const block* x, std::size_t stride, const block* y, float* out,
+                                                  std::int64_t rows, std::int64_t n) noexcept {
+        x86::dot_rows_by4_vnni<kernels>(x, stride, y, out, rows, n);
     }
 };
 
@@ -309,10 +461,7 @@ struct kernels<formats::bf16, backend::avx512bf16> {
             for (int k = 0; k < 4; ++k) acc[k] = _mm512_dpbf16_ps(acc[k], load(x + i + 32 * k), load(y + i + 32 * k));
         for (; i + 32 <= n; i += 32) acc[0] = _mm512_dpbf16_ps(acc[0], load(x + i), load(y + i));
         const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-        alignas(64) float lanes[16];
-        _mm512_store_ps(lanes, sum);
-        double total = 0.0;
-        for (float v : lanes) total += static_cast<double>(v);
+        double total = x86::sum_lanes(sum);
         for (; i < n; ++i) total += static_cast<double>(to_f32(x[i])) * static_cast<double>(to_f32(y[i]));
         return static_cast<float>(total);
     }

@@ -6,6 +6,9 @@
 // compile-time choice (select.hpp) uses a backend only when the target already enables it.
 #pragma once
 
+#include <algorithm>
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -120,6 +123,49 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 halves8(const B* b) noexcept {
                                      static_cast<short>((b[4].*Field).bits), static_cast<short>((b[5].*Field).bits),
                                      static_cast<short>((b[6].*Field).bits), static_cast<short>((b[7].*Field).bits));
     return _mm256_cvtph_ps(h);
+}
+
+/// Rows r0 .. r0+R-1 of a matrix whose rows start `stride` bytes apart, for multi-row kernels;
+/// past the last row the last row again (its results are dropped), so a pass is always R rows.
+template <int R, class B>
+inline std::array<const B*, R> row_group(const B* x, std::size_t stride, std::int64_t r0, std::int64_t rows) noexcept {
+    std::array<const B*, R> group;
+    for (int k = 0; k < R; ++k)
+        group[static_cast<std::size_t>(k)] = reinterpret_cast<const B*>(reinterpret_cast<const unsigned char*>(x) +
+                                                                         static_cast<std::size_t>(std::min(r0 + k, rows - 1)) * stride);
+    return group;
+}
+
+/// The first four bytes of eight consecutive blocks as eight dwords: a block that leads with two
+/// f16 fields (d and m of q4_1 / q5_1, d and s of q8_1) gives both in one dword, so one insert
+/// chain serves the two (halves8 twice would be two chains of word inserts).
+template <class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i heads8(const B* b) noexcept {
+    int w[8];
+    for (int k = 0; k < 8; ++k) std::memcpy(&w[k], reinterpret_cast<const unsigned char*>(b + k), 4);
+    return _mm256_setr_epi32(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
+}
+/// The low (High = false: the block's first f16) or high (its second) word of each dword, as floats.
+template <bool High>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 head_halves(__m256i heads) noexcept {
+    constexpr char o = High ? 2 : 0;
+    const __m256i words = _mm256_shuffle_epi8(heads, _mm256_setr_epi8(o, o + 1, o + 4, o + 5, o + 8, o + 9, o + 12, o + 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                                      o, o + 1, o + 4, o + 5, o + 8, o + 9, o + 12, o + 13, -1, -1, -1, -1, -1, -1, -1, -1));
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64(words, 0x08)));
+}
+
+/// The scales (and, WithMin, the mins) of eight consecutive 32-value blocks as floats in d[8]
+/// (and m[8]).
+template <bool WithMin, class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void block_scales8(const B* b, float* d, float* m) noexcept {
+    if constexpr (WithMin) { // d and m lead the block: one dword each
+        static_assert(offsetof(B, m) == 2);
+        const __m256i heads = heads8(b);
+        _mm256_store_ps(d, head_halves<false>(heads));
+        _mm256_store_ps(m, head_halves<true>(heads));
+    } else {
+        _mm256_store_ps(d, halves8<&B::d>(b));
+    }
 }
 
 /// Bit j of the 32-bit mask (the fifth code bits of q5_0 / q5_1) as 0x10 in byte j.
