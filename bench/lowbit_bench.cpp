@@ -10,6 +10,9 @@
 //              second, as a percentage of memcpy's (read + written) over a buffer of the same size,
 //              memcpy timed right before it
 //   dot        reference cycles per 32 values of a 4096-value dot with the partner row
+//   dot x8     the same per row, eight rows of 1024 values against one partner row in one
+//              dot_rows call (a matrix-vector product; multi-row kernels load and scale the
+//              partner once)
 //   quant      reference cycles per 32 values of the reference-exact quantizer, and MB/s of input
 //   x          ratio of the scalar path's time to this backend's (higher is faster)
 // A backend gets a row when it has its own kernel for at least one operation of the type; its
@@ -70,7 +73,7 @@ template <class T>
 using aligned_vector = std::vector<T, aligned_allocator<T>>;
 
 struct result {
-    double deq_l1 = 0, deq_gbs = 0, deq_dram_gbs = 0, dot = 0, quant = 0;
+    double deq_l1 = 0, deq_gbs = 0, deq_dram_gbs = 0, dot = 0, dot8 = 0, quant = 0;
 };
 
 std::vector<float> gaussian(std::size_t n, std::uint32_t seed) {
@@ -128,8 +131,8 @@ int main(int argc, char** argv) {
                 hz / 1e9, static_cast<double>(big_out.size() * 4) / (1 << 20), memcpy_gbs);
     std::printf("backends on this CPU:");
     for (const auto b : lowbit::available_backends()) std::printf(" %.*s", static_cast<int>(b.size()), b.data());
-    std::printf("\n\n| type | backend | deq L1 cyc/32 | deq L1 GB/s | x | deq DRAM GB/s | %% memcpy | dot cyc/32 | x | quant cyc/32 | quant MB/s | x |\n");
-    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    std::printf("\n\n| type | backend | deq L1 cyc/32 | deq L1 GB/s | x | deq DRAM GB/s | %% memcpy | dot cyc/32 | x | dot x8 cyc/32 | x | quant cyc/32 | quant MB/s | x |\n");
+    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 
     for (const auto& layout : lowbit::all_type_layouts) {
         const auto t = layout.id;
@@ -167,6 +170,16 @@ int main(int argc, char** argv) {
                 lowbit::quantize(partner, act.data(), qa.data(), 1, n_l1);
                 float sink = 0;
                 r.dot = per32 * min_ticks_per_call([&] { sink += o.dot(q.data(), qa.data(), n_l1); keep(sink); }, 64, samples);
+                // eight rows of 1024 values (L1-sized even for f16), the first 1024 values of q
+                // again and again
+                constexpr int rows = 8;
+                const std::int64_t n_row = n_l1 / 4;
+                const std::size_t rb8 = lowbit::row_bytes(t, n_row);
+                std::vector<unsigned char> q8(rows * rb8);
+                for (int k = 0; k < rows; ++k) std::memcpy(q8.data() + k * rb8, q.data(), rb8);
+                float dots[rows];
+                r.dot8 = 32.0 / static_cast<double>(rows * n_row) *
+                         min_ticks_per_call([&] { o.dot_rows(q8.data(), rb8, qa.data(), dots, rows, n_row); keep(dots[0]); }, 64, samples);
             }
             const bool slow = layout.block_size == 256 && o.quantize_backend == std::string_view("scalar");
             r.quant = per32 * min_ticks_per_call([&] { o.quantize_row(src.data(), q.data(), n_l1, nullptr); keep(q[0]); }, slow ? 2 : 16, samples);
@@ -176,8 +189,8 @@ int main(int argc, char** argv) {
             auto ratio = [](double base, double x) { return x > 0 ? base / x : 0.0; };
             std::printf("| %s | %.*s | %.2f | %.1f | %.1f | %.2f | %.0f | ", std::string(layout.name).c_str(), static_cast<int>(backend.size()), backend.data(),
                         r.deq_l1, r.deq_gbs, ratio(scalar_res.deq_l1, r.deq_l1), r.deq_dram_gbs, 100.0 * r.deq_dram_gbs / copy_gbs);
-            if (o.dot) std::printf("%.2f | %.1f | ", r.dot, ratio(scalar_res.dot, r.dot));
-            else std::printf("- | - | ");
+            if (o.dot) std::printf("%.2f | %.1f | %.2f | %.1f | ", r.dot, ratio(scalar_res.dot, r.dot), r.dot8, ratio(scalar_res.dot8, r.dot8));
+            else std::printf("- | - | - | - | ");
             std::printf("%.1f | %.0f | %.1f |\n", r.quant, quant_mbs, ratio(scalar_res.quant, r.quant));
             std::fflush(stdout);
         }
