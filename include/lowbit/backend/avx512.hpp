@@ -41,11 +41,18 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store16(float* y, __m512 v) noexcept
     else _mm512_storeu_ps(y, v);
 }
 
-/// Stores d*q [+ m] for 32 signed codes (the offset already removed).
-template <bool Affine, bool Stream = false>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store_block_avx512(__m256i q, __m512 d, __m512 m, float* y) noexcept {
+/// Sixteen uint8 -> sixteen floats.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 u8_to_ps16(__m128i sixteen_bytes) noexcept {
+    return _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepu8_epi32(all16, sixteen_bytes));
+}
+
+/// Stores d*q [+ m] for 32 codes q (the offset already removed), the last 16 as d_hi*q; signed
+/// bytes, or unsigned ones in the last 16 when UnsignedHigh.
+template <bool Affine, bool Stream = false, bool UnsignedHigh = false>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store_block_avx512(__m256i q, __m512 d, __m512 d_hi, __m512 m, float* y) noexcept {
+    const __m128i high = _mm256_extracti128_si256(q, 1);
     __m512 lo = _mm512_mul_ps(i8_to_ps16(_mm256_castsi256_si128(q)), d);
-    __m512 hi = _mm512_mul_ps(i8_to_ps16(_mm256_extracti128_si256(q, 1)), d);
+    __m512 hi = _mm512_mul_ps(UnsignedHigh ? u8_to_ps16(high) : i8_to_ps16(high), d_hi);
     if constexpr (Affine) {
         lo = _mm512_add_ps(opaque(lo), m);
         hi = _mm512_add_ps(opaque(hi), m);
@@ -75,10 +82,21 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
     using block = typename F::block;
 
     template <bool Stream>
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_block(const block& x, __m512 d, __m512 m, float* y) noexcept {
-        __m256i q = x86::legacy_codes_avx512<Bits, Affine>(x);
-        if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
-        x86::store_block_avx512<Affine, Stream>(q, d, m, y);
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_block(const block& x, __m512 d, __m512 d16, __m512 m, float* y) noexcept {
+        if constexpr (Bits == 4) {
+            // The high nibbles stay in place: 16 * code, times d / 16 (exact: a power of two), one
+            // AND instead of a shift and an AND. 16 * (code - 8) fits a signed byte; the codes of
+            // q4_1 (no offset) are read as unsigned.
+            const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs)));
+            __m256i q = _mm256_and_si256(both, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F)));
+            if constexpr (!Affine)
+                q = _mm256_sub_epi8(q, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(16 * F::offset)), _mm_set1_epi8(static_cast<char>(F::offset))));
+            x86::store_block_avx512<Affine, Stream, Affine>(q, d, d16, m, y);
+        } else {
+            __m256i q = x86::legacy_codes_avx512<Bits, Affine>(x);
+            if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
+            x86::store_block_avx512<Affine, Stream>(q, d, d, m, y);
+        }
     }
 
     LOWBIT_TARGET_AVX512 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
@@ -95,14 +113,20 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
         for (; i + 8 <= nb; i += 8) {
-            alignas(32) float d[8], m[8] = {};
+            alignas(32) float d[8], d16[8], m[8] = {}; // d16 = d / 16 (see dequantize_block)
             x86::block_scales8<Affine>(x + i, d, m);
-            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
+            _mm256_store_ps(d16, _mm256_mul_ps(_mm256_load_ps(d), _mm256_set1_ps(1.0f / 16.0f)));
+            x86::through_memory(d);
+            x86::through_memory(d16);
+            x86::through_memory(m);
+            for (int k = 0; k < 8; ++k)
+                dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(d16[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
         }
         for (; i < nb; ++i) {
             float m = 0.0f;
             if constexpr (Affine) m = x86::half_to_float(x[i].m);
-            dequantize_block<Stream>(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), _mm512_set1_ps(m), y + 32 * i);
+            const float d = x86::half_to_float(x[i].d);
+            dequantize_block<Stream>(x[i], _mm512_set1_ps(d), _mm512_set1_ps(d / 16.0f), _mm512_set1_ps(m), y + 32 * i);
         }
     }
 };
@@ -171,6 +195,7 @@ struct kernels<F, backend::avx512> {
         for (; i + 8 <= nb; i += 8) {
             alignas(32) float d[8];
             _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
+            x86::through_memory(d);
             for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), y + 32 * (i + k));
         }
         for (; i < nb; ++i) dequantize_block<Stream>(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), y + 32 * i);

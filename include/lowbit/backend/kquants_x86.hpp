@@ -201,6 +201,8 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
         for (std::int64_t i = 0; i < n / 256; ++i) {
             float dl[K::nsub], ml[K::nsub];
             x86::kquant_sub_scales<K>(x[i], dl, ml);
+            x86::through_memory(dl);
+            if constexpr (K::affine) x86::through_memory(ml);
             float* out = y + 256 * i;
             for (int c = 0; c < 8; ++c) {
                 __m256i q = x86::kquant_codes<K>(x[i], c);

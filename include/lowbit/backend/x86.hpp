@@ -102,6 +102,14 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 opaque(__m512 v) noexcept {
     return v;
 }
 
+/// Makes the compiler treat `values` as written by someone else, so that it reads them back with
+/// broadcast loads (load ports only) rather than keeping them in a register and broadcasting
+/// each lane with two shuffles (GCC does that for a small array it has just stored).
+template <class T, std::size_t N>
+inline void through_memory(T (&values)[N]) noexcept {
+    __asm__("" : "+m"(values));
+}
+
 /// f16 -> f32 with the F16C instruction: exact, like numeric::f16_bits_to_f32.
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float half_to_float(f16 h) noexcept {
     return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h.bits)));
