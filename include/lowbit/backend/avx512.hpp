@@ -116,9 +116,7 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
             alignas(32) float d[8], d16[8], m[8] = {}; // d16 = d / 16 (see dequantize_block)
             x86::block_scales8<Affine>(x + i, d, m);
             _mm256_store_ps(d16, _mm256_mul_ps(_mm256_load_ps(d), _mm256_set1_ps(1.0f / 16.0f)));
-            x86::through_memory(d);
             x86::through_memory(d16);
-            x86::through_memory(m);
             for (int k = 0; k < 8; ++k)
                 dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(d16[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
         }

@@ -32,9 +32,10 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i kquant_codes(const typename K::bloc
     return lo;
 }
 
-/// Per sub-block: the float scale d*(sc - offset) and min dmin*mn, with the scalar path's roundings.
+/// Per sub-block: the float scale d*(sc - offset) and min dmin*mn, with the scalar path's roundings
+/// (left in memory, for broadcast loads: see through_memory).
 template <class K>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::block& b, float* dl, float* ml) noexcept {
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::block& b, float (&dl)[K::nsub], float (&ml)[K::nsub]) noexcept {
     using scales = typename K::scales;
     int sc[K::nsub], mn[K::nsub];
     scales::decode(b.scales, sc, mn);
@@ -44,6 +45,8 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::bl
         const float dmin = half_to_float(b.dmin);
         for (int j = 0; j < K::nsub; ++j) ml[j] = dmin * static_cast<float>(mn[j]);
     }
+    through_memory(dl);
+    if constexpr (K::affine) through_memory(ml);
 }
 
 /// The sub-block scales (value = code - offset, as int8) and min codes of a block, in order, in
@@ -201,8 +204,6 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
         for (std::int64_t i = 0; i < n / 256; ++i) {
             float dl[K::nsub], ml[K::nsub];
             x86::kquant_sub_scales<K>(x[i], dl, ml);
-            x86::through_memory(dl);
-            if constexpr (K::affine) x86::through_memory(ml);
             float* out = y + 256 * i;
             for (int c = 0; c < 8; ++c) {
                 __m256i q = x86::kquant_codes<K>(x[i], c);

@@ -163,9 +163,9 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 head_halves(__m256i heads) noexcept 
 }
 
 /// The scales (and, WithMin, the mins) of eight consecutive 32-value blocks as floats in d[8]
-/// (and m[8]).
+/// (and m[8]), left in memory for broadcast loads (see through_memory).
 template <bool WithMin, class B>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void block_scales8(const B* b, float* d, float* m) noexcept {
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void block_scales8(const B* b, float (&d)[8], float (&m)[8]) noexcept {
     if constexpr (WithMin) { // d and m lead the block: one dword each
         static_assert(offsetof(B, m) == 2);
         const __m256i heads = heads8(b);
@@ -174,6 +174,8 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void block_scales8(const B* b, float* d, fl
     } else {
         _mm256_store_ps(d, halves8<&B::d>(b));
     }
+    through_memory(d);
+    through_memory(m);
 }
 
 /// Bit j of the 32-bit mask (the fifth code bits of q5_0 / q5_1) as 0x10 in byte j.
