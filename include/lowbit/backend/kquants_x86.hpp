@@ -220,6 +220,43 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
     }
 };
 
+// The K-quants whose sub-blocks are 32 values (q4_K, q5_K): each 32-value slice has one scale, so
+// its int16 scale vector is one broadcast load of a dword (the scale twice) rather than a shuffle,
+// and vpdpwssd multiplies the pair sums by it and accumulates in one operation.
+template <class P>
+    requires(formats::kquant_format<P>::sub == 32)
+struct kernels<formats::kquant_format<P>, backend::avx512vnni> {
+    struct K : formats::kquant_format<P> {
+        using policy = P;
+    };
+    using block = typename P::block;
+
+    LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const formats::block_q8_K* y, std::int64_t n) noexcept {
+        static_assert(K::nsub == 8 && K::affine);
+        __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
+        for (std::int64_t i = 0; i < n / 256; ++i) {
+            __m128i sc8, mn8;
+            x86::kquant_scale_bytes<K>(x[i], sc8, mn8);
+            // dword c = slice c's scale as two int16 (per16 repeats each scale of 32 values)
+            alignas(32) int scale_pairs[8];
+            _mm256_store_si256(reinterpret_cast<__m256i*>(scale_pairs), x86::per16<K>(sc8, true));
+            x86::through_memory(scale_pairs);
+            __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}; // two chains of vpdpwssd
+            for (int c = 0; c < 8; ++c) {
+                const __m256i q = x86::kquant_codes<K>(x[i], c);
+                const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * c));
+                // codes <= 31: the pair sums of maddubs cannot saturate
+                isum[c & 1] = _mm256_dpwssd_epi32(isum[c & 1], _mm256_maddubs_epi16(q, a), _mm256_set1_epi32(scale_pairs[c]));
+            }
+            const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), _mm256_set1_ps(x86::half_to_float(x[i].d) * y[i].d), acc);
+            const __m256i msum = _mm256_madd_epi16(bsums, x86::per16<K>(mn8, false));
+            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(x86::half_to_float(x[i].dmin) * y[i].d), acc_min);
+        }
+        return x86::hsum(_mm256_sub_ps(acc, acc_min));
+    }
+};
+
 // q8_K: the activations of every K-quant dot.
 template <>
 struct kernels<formats::q8_K, backend::avx2> {
