@@ -317,9 +317,7 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m256i dot_codes_vnni(__m256i x, __m
     if constexpr (Offset == 0) return xy;
     else return _mm256_sub_epi32(xy, _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(Offset), y));
 }
-} // namespace x86
 
-namespace x86 {
 /// Dots of R rows with one partner row (the block formats of 32 values against q8_0 / q8_1).
 /// Kernels::unsigned_codes(block) gives the 32 codes as unsigned bytes u, value = u - offset in
 /// the first 16 and u / 2^high_shift - offset in the last 16 (Kernels::code_offset,
@@ -407,6 +405,7 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512vnni> {
     using F = formats::legacy_format<Bits, Affine>;
     using block = typename F::block;
     using partner_block = typename F::partner::block;
+
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256i block_sums(const block& x, const partner_block& y) noexcept {
         const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
         return x86::dot_codes_vnni<F::offset>(x86::legacy_codes_avx512<Bits, Affine>(x), qy);
