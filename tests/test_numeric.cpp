@@ -64,7 +64,7 @@ std::uint16_t f16_nearest(float x) {
     return static_cast<std::uint16_t>(sign | (lo + 1));
 }
 
-bool same_float(float a, float b) { return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b); }
+[[maybe_unused]] bool same_float(float a, float b) { return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b); }
 
 } // namespace
 
