@@ -53,7 +53,7 @@ void dot_rows(std::span<const typename F::block> rows, std::span<const typename 
     const auto blocks_per_row = static_cast<std::size_t>(n) / F::block_size;
     assert(rows.size() == out.size() * blocks_per_row);
     dot_rows_with<F, Backend>(rows.data(), blocks_per_row * sizeof(typename F::block), y.data(), out.data(),
-                                  static_cast<std::int64_t>(out.size()), n);
+                              static_cast<std::int64_t>(out.size()), n);
 }
 
 } // namespace lowbit

@@ -84,11 +84,9 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_block(const block& x, __m512 d, __m512 d16, __m512 m, float* y) noexcept {
         if constexpr (Bits == 4) {
-            // The high nibbles stay in place: 16 * code, times d / 16 (exact: a power of two), one
-            // AND instead of a shift and an AND. 16 * (code - 8) fits a signed byte; the codes of
-            // q4_1 (no offset) are read as unsigned.
-            const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs)));
-            __m256i q = _mm256_and_si256(both, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F)));
+            // The high nibbles stay in place: 16 * code, times d / 16 (exact: a power of two).
+            // 16 * (code - 8) fits a signed byte; the codes of q4_1 (no offset) are read as unsigned.
+            __m256i q = x86::nibbles_in_place(x.qs);
             if constexpr (!Affine)
                 q = _mm256_sub_epi8(q, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(16 * F::offset)), _mm_set1_epi8(static_cast<char>(F::offset))));
             x86::store_block_avx512<Affine, Stream, Affine>(q, d, d16, m, y);
@@ -113,10 +111,12 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
         for (; i + 8 <= nb; i += 8) {
-            alignas(32) float d[8], d16[8], m[8] = {}; // d16 = d / 16 (see dequantize_block)
+            alignas(32) float d[8], d16[8] = {}, m[8] = {}; // d16 = d / 16, for 4-bit codes (see dequantize_block)
             x86::block_scales8<Affine>(x + i, d, m);
-            _mm256_store_ps(d16, _mm256_mul_ps(_mm256_load_ps(d), _mm256_set1_ps(1.0f / 16.0f)));
-            x86::through_memory(d16);
+            if constexpr (Bits == 4) {
+                _mm256_store_ps(d16, _mm256_mul_ps(_mm256_load_ps(d), _mm256_set1_ps(1.0f / 16.0f)));
+                x86::through_memory(d16);
+            }
             for (int k = 0; k < 8; ++k)
                 dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(d16[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
         }
@@ -416,8 +416,7 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512vnni> {
     static constexpr int high_shift = Bits == 4 ? 4 : 0;
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256i unsigned_codes(const block& x) noexcept {
         if constexpr (Bits == 4) {
-            const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs)));
-            return _mm256_and_si256(both, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F)));
+            return x86::nibbles_in_place(x.qs);
         } else {
             return x86::legacy_codes_avx512<Bits, Affine>(x);
         }

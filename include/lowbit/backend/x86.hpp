@@ -122,6 +122,14 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i unpack_nibbles(const std::uint8_t* 
     return _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0F));
 }
 
+/// The same 32 codes with the high nibbles left in place: bytes 0..15 hold codes 0..15, bytes
+/// 16..31 hold 16 * codes 16..31. One AND instead of a shift and an AND, for kernels that can
+/// take the factor 16 out exactly (a power of two in a float scale, or once at the end of a dot).
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i nibbles_in_place(const std::uint8_t* qs) noexcept {
+    const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    return _mm256_and_si256(both, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F)));
+}
+
 /// The f16 field `Field` of eight consecutive blocks as floats: one conversion for eight blocks
 /// instead of one per block (the words are inserted from memory, no general-purpose shuffling).
 template <auto Field, class B>
