@@ -1,4 +1,8 @@
 // lowbit — command-line front end. With no arguments it runs the built-in demo.
+//
+// The tool's runtime table is compiled here, once for all its source files (the build defines
+// LOWBIT_SEPARATE_RUNTIME for each of them; see lowbit/runtime.hpp).
+#define LOWBIT_RUNTIME_IMPLEMENTATION
 #include <cstdio>
 #include <exception>
 #include <string_view>

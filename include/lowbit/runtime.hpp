@@ -116,15 +116,32 @@ std::array<bool, sizeof...(B)> backend_support(backend_list<B...>) {
     return {B::cpu_supported()...};
 }
 
+using all_tables_type = std::array<ops_table_type, candidate_backends::size>;
+
+// Where the table is compiled. By default (header-only) every translation unit that uses the
+// runtime API compiles every kernel of every backend into an inline function, which the linker
+// then folds into one: tens of seconds per translation unit at -O3. A program with many such
+// units can compile the table once: LOWBIT_SEPARATE_RUNTIME defined for all of them (a compile
+// definition of the whole target), and in exactly one of them LOWBIT_RUNTIME_IMPLEMENTATION too,
+// before the first lowbit include. Every unit of one program must agree on LOWBIT_SEPARATE_RUNTIME.
+#if defined(LOWBIT_SEPARATE_RUNTIME) && !defined(LOWBIT_RUNTIME_IMPLEMENTATION)
+/// One table per candidate (defined where LOWBIT_RUNTIME_IMPLEMENTATION is).
+const all_tables_type& all_tables();
+#else
 /// One table per candidate: table k uses candidates k, k+1, ... (the best the CPU supports).
-inline const std::array<ops_table_type, candidate_backends::size>& all_tables() {
+#  if defined(LOWBIT_SEPARATE_RUNTIME)
+const all_tables_type& all_tables() {
+#  else
+inline const all_tables_type& all_tables() {
+#  endif
     static const auto tables = [] {
-        std::array<ops_table_type, candidate_backends::size> t{};
+        all_tables_type t{};
         for (std::size_t k = 0; k < t.size(); ++k) t[k] = build_table(implemented_formats{}, k);
         return t;
     }();
     return tables;
 }
+#endif
 
 inline std::size_t backend_position(std::string_view name) noexcept {
     for (std::size_t k = 0; k < candidate_names.size(); ++k)
