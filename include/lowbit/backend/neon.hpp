@@ -387,6 +387,42 @@ struct kernels<formats::kquant_format<P>, backend::neon> {
     }
 };
 
+// q8_K: the activations of every K-quant dot.
+template <>
+struct kernels<formats::q8_K, backend::neon> {
+    using block = formats::block_q8_K;
+
+    static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
+        for (std::int64_t i = 0; i < n / 256; ++i)
+            for (int h = 0; h < 16; ++h) neon::store16<false>(vld1q_s8(x[i].qs + 16 * h), x[i].d, 0.0f, y + 256 * i + 16 * h);
+    }
+
+    static void quantize_row(const float* x, block* y, std::int64_t n, const float* /*imatrix*/) noexcept {
+        for (std::int64_t i = 0; i < n / 256; ++i, x += 256) {
+            // vmaxnm passes over NaN as the scalar comparison does
+            float32x4_t m = vdupq_n_f32(0.0f);
+            for (int k = 0; k < 64; ++k) m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(x + 4 * k)));
+            const float amax = vmaxnmvq_f32(m);
+            y[i] = block{};
+            if (!(amax > 0.0f)) continue;
+            // the first value of largest magnitude sets the sign of the scale (amax is one of them)
+            int first = 0;
+            while (first < 255 && !(std::fabs(x[first]) == amax)) ++first;
+            const float iscale = -127.0f / x[first];
+            for (int h = 0; h < 16; ++h) {
+                int32x4_t c[4];
+                for (int l = 0; l < 4; ++l) // round to nearest even, as nearest_int does for |v| <= 127
+                    c[l] = vminq_s32(vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + 16 * h + 4 * l), iscale)), vdupq_n_s32(127));
+                const int8x16_t q = vcombine_s8(vmovn_s16(vcombine_s16(vmovn_s32(c[0]), vmovn_s32(c[1]))),
+                                                vmovn_s16(vcombine_s16(vmovn_s32(c[2]), vmovn_s32(c[3]))));
+                vst1q_s8(y[i].qs + 16 * h, q);
+                y[i].bsums[h] = vaddlvq_s8(q);
+            }
+            y[i].d = 1 / iscale;
+        }
+    }
+};
+
 } // namespace lowbit
 
 #endif
