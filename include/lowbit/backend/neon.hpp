@@ -270,6 +270,19 @@ struct kernels<formats::bf16, backend::neon> {
         for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(&x[i].bits), 16)));
         for (; i < n; ++i) y[i] = to_f32(x[i]);
     }
+    /// The scalar rule (nearest even, NaN made quiet) on four lanes: (x + 0x7fff + lsb) >> 16.
+    static void quantize_row(const float* x, bf16* y, std::int64_t n, const float*) noexcept {
+        std::int64_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            const uint32x4_t b = vreinterpretq_u32_f32(vld1q_f32(x + i));
+            const uint32x4_t lsb = vandq_u32(vshrq_n_u32(b, 16), vdupq_n_u32(1));
+            const uint32x4_t rounded = vshrq_n_u32(vaddq_u32(vaddq_u32(b, vdupq_n_u32(0x7fff)), lsb), 16);
+            const uint32x4_t quiet = vorrq_u32(vshrq_n_u32(b, 16), vdupq_n_u32(64));
+            const uint32x4_t nan = vcgtq_u32(vandq_u32(b, vdupq_n_u32(0x7fffffff)), vdupq_n_u32(0x7f800000));
+            vst1_u16(&y[i].bits, vmovn_u32(vbslq_u32(nan, quiet, rounded)));
+        }
+        for (; i < n; ++i) y[i] = to_bf16(x[i]);
+    }
 };
 
 // ---------------------------------------------------------------------------------------------
