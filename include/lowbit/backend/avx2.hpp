@@ -133,14 +133,9 @@ LOWBIT_X86_INLINE TARGET float NAME(const XB* x, const YB* y, std::int64_t n) no
     std::int64_t i = 0;                                                                                                                        \
     for (; i + 8 <= nb; i += 8) {                                                                                                              \
         alignas(32) float d[8];                                                                                                                \
-        if constexpr (with_min) { /* d and m (d and s) lead each block: one dword each */                                                  \
-            static_assert(offsetof(XB, m) == 2 && offsetof(YB, s) == 2);                                                                       \
-            const __m256i xh = heads8(x + i), yh = heads8(y + i);                                                                              \
-            _mm256_store_ps(d, _mm256_mul_ps(head_halves<false>(xh), head_halves<false>(yh)));                                                  \
-            mins = _mm256_fmadd_ps(head_halves<true>(xh), head_halves<true>(yh), mins);                                                         \
-        } else {                                                                                                                               \
-            _mm256_store_ps(d, _mm256_mul_ps(halves8<&XB::d>(x + i), halves8<&YB::d>(y + i)));                                                 \
-        }                                                                                                                                      \
+        __m256 dy, sy; /* d and s of the partner: s only with mins */                                                                      \
+        leading_halves8<with_min>(y + i, dy, sy);                                                                                          \
+        scale_products8<with_min>(x + i, dy, sy, d, mins);                                                                                 \
         for (int k = 0; k < 8; k += 2) {                                                                                                       \
             acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k], y[i + k])), _mm256_broadcast_ss(d + k), acc0);             \
             acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k + 1], y[i + k + 1])), _mm256_broadcast_ss(d + k + 1), acc1); \

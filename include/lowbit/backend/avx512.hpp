@@ -346,19 +346,9 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void legacy_dot_rows_vnni(const std::
     std::int64_t i = 0;
     for (; i + 8 <= nb; i += 8) {
         alignas(32) float d[R][8];
-        if constexpr (with_min) { // d and m (d and s) lead each block: one dword each
-            static_assert(offsetof(XB, m) == 2 && offsetof(YB, s) == 2);
-            const __m256i yh = heads8(y + i);
-            const __m256 dy = head_halves<false>(yh), sy = head_halves<true>(yh);
-            for (int r = 0; r < R; ++r) {
-                const __m256i xh = heads8(row[r] + i);
-                _mm256_store_ps(d[r], _mm256_mul_ps(head_halves<false>(xh), dy));
-                mins[r] = _mm256_fmadd_ps(head_halves<true>(xh), sy, mins[r]);
-            }
-        } else {
-            const __m256 dy = halves8<&YB::d>(y + i);
-            for (int r = 0; r < R; ++r) _mm256_store_ps(d[r], _mm256_mul_ps(halves8<&XB::d>(row[r] + i), dy));
-        }
+        __m256 dy, sy; // the partner's scales (and sums), once for all rows
+        leading_halves8<with_min>(y + i, dy, sy);
+        for (int r = 0; r < R; ++r) scale_products8<with_min>(row[r] + i, dy, sy, d[r], mins[r]);
         for (int k = 0; k < 8; k += 2) { // (two chains per row, indexed by constants: kept in registers)
             const __m256i qy0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i + k].qs));
             const __m256i qy1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i + k + 1].qs));

@@ -170,20 +170,44 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 head_halves(__m256i heads) noexcept 
     return _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64(words, 0x08)));
 }
 
+/// The leading f16 field d of eight consecutive blocks as floats, and with Two the f16 right after
+/// it (m of q4_1 / q5_1, s of q8_1: the two come from one dword per block).
+template <bool Two, class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void leading_halves8(const B* b, __m256& first, __m256& second) noexcept {
+    static_assert(offsetof(B, d) == 0);
+    if constexpr (Two) {
+        const __m256i heads = heads8(b);
+        first = head_halves<false>(heads);
+        second = head_halves<true>(heads);
+    } else {
+        first = halves8<&B::d>(b);
+        second = _mm256_setzero_ps();
+    }
+}
+
 /// The scales (and, WithMin, the mins) of eight consecutive 32-value blocks as floats in d[8]
 /// (and m[8]), left in memory for broadcast loads (see through_memory).
 template <bool WithMin, class B>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void block_scales8(const B* b, float (&d)[8], float (&m)[8]) noexcept {
-    if constexpr (WithMin) { // d and m lead the block: one dword each
-        static_assert(offsetof(B, m) == 2);
-        const __m256i heads = heads8(b);
-        _mm256_store_ps(d, head_halves<false>(heads));
-        _mm256_store_ps(m, head_halves<true>(heads));
-    } else {
-        _mm256_store_ps(d, halves8<&B::d>(b));
-    }
+    if constexpr (WithMin) static_assert(offsetof(B, m) == 2);
+    __m256 vd, vm;
+    leading_halves8<WithMin>(b, vd, vm);
+    _mm256_store_ps(d, vd);
+    if constexpr (WithMin) _mm256_store_ps(m, vm);
     through_memory(d);
     through_memory(m);
+}
+
+/// For the dots of eight consecutive blocks of x with the partner's (dy, sy: leading_halves8 of
+/// the partner's blocks): d[k] = d_x * d_y of block pair k, stored for broadcast loads, and with
+/// WithMin the mins' term m_x * s_y added to `mins`.
+template <bool WithMin, class XB>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void scale_products8(const XB* x, __m256 dy, __m256 sy, float (&d)[8], __m256& mins) noexcept {
+    if constexpr (WithMin) static_assert(offsetof(XB, m) == 2);
+    __m256 dx, mx;
+    leading_halves8<WithMin>(x, dx, mx);
+    _mm256_store_ps(d, _mm256_mul_ps(dx, dy));
+    if constexpr (WithMin) mins = _mm256_fmadd_ps(mx, sy, mins);
 }
 
 /// Bit j of the 32-bit mask (the fifth code bits of q5_0 / q5_1) as 0x10 in byte j.
