@@ -357,7 +357,8 @@ TEST_CASE("the compile-time choice follows the target's instruction sets") {
     CHECK(deq::target_enabled);
 #if defined(LOWBIT_HAS_X86_BACKENDS)
     CHECK(std::is_same_v<quant_k, lowbit::backend::avx512> == lowbit::backend::avx512::target_enabled);
-    CHECK(std::is_same_v<quant_k, lowbit::backend::scalar> == !lowbit::backend::avx512::target_enabled);
+    CHECK(std::is_same_v<quant_k, lowbit::backend::avx2> == (lowbit::backend::avx2::target_enabled && !lowbit::backend::avx512::target_enabled));
+    CHECK(std::is_same_v<quant_k, lowbit::backend::scalar> == !lowbit::backend::avx2::target_enabled);
     CHECK(std::is_same_v<deq, lowbit::backend::scalar> == !lowbit::backend::avx2::target_enabled);
     CHECK(std::is_same_v<deq, lowbit::backend::avx512> == lowbit::backend::avx512::target_enabled);
     // q4_K's dot has a VNNI kernel (sub-blocks of 32 values), q6_K's only the avx2 one
@@ -367,7 +368,8 @@ TEST_CASE("the compile-time choice follows the target's instruction sets") {
     CHECK(std::is_same_v<dot, lowbit::backend::avx2> == (lowbit::backend::avx2::target_enabled && !lowbit::backend::avx512vnni::target_enabled));
 #elif defined(LOWBIT_HAS_NEON_BACKEND)
     CHECK(std::is_same_v<deq, lowbit::backend::neon>);
-    CHECK(std::is_same_v<quant_k, lowbit::backend::scalar>); // no NEON K-quant quantizer yet
+    CHECK(std::is_same_v<quant_k, lowbit::backend::neon>);
 #endif
-    MESSAGE("q4_0 dequantize at compile time: " << std::string(deq::name) << "; q4_K dot: " << std::string(dot::name));
+    MESSAGE("q4_0 dequantize at compile time: " << std::string(deq::name) << "; q4_K dot: " << std::string(dot::name)
+            << "; q4_K quantize: " << std::string(quant_k::name));
 }

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "avx512.hpp"
-#include "kquant_search_avx512.hpp"
+#include "kquant_search_x86.hpp"
 
 #if defined(LOWBIT_HAS_X86_BACKENDS)
 
@@ -112,6 +112,11 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
         using policy = P;
     };
     using block = typename P::block;
+
+    /// The reference-exact quantizer, its sub-block searches 16 sub-blocks at a time.
+    LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
+        K::template quantize_row_with<x86::avx2_search_engine>(x, y, n, imatrix);
+    }
 
     LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
         if (x86::worth_streaming(y, n)) {

@@ -11,17 +11,15 @@
 #include <cstring>
 
 #include "../cpu.hpp"
+#include "kquant_search_neon.hpp"
+#include "lanes_neon.hpp"
 #include "scalar.hpp"
 
-#if defined(LOWBIT_AARCH64) && defined(__ARM_NEON) && (defined(__GNUC__) || defined(__clang__))
-#  define LOWBIT_HAS_NEON_BACKEND 1
-#  include <arm_neon.h>
-
+#if defined(LOWBIT_HAS_NEON_BACKEND)
 #  include "../formats/float.hpp"
 #  include "../formats/kquants.hpp"
 #  include "../formats/legacy.hpp"
 
-#  define LOWBIT_NEON_INLINE inline __attribute__((always_inline))
 #  if defined(__clang__)
 #    define LOWBIT_TARGET_DOTPROD __attribute__((target("dotprod")))
 #  else
@@ -51,11 +49,6 @@ struct neon_dotprod {
 } // namespace lowbit::backend
 
 namespace lowbit::neon {
-
-LOWBIT_NEON_INLINE float32x4_t opaque(float32x4_t v) noexcept {
-    __asm__("" : "+w"(v));
-    return v;
-}
 
 LOWBIT_NEON_INLINE float half_to_float(f16 h) noexcept {
     return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h.bits))), 0);
@@ -332,6 +325,11 @@ struct kernels<formats::kquant_format<P>, backend::neon> {
         using policy = P;
     };
     using block = typename P::block;
+
+    /// The reference-exact quantizer, its sub-block searches 16 sub-blocks at a time.
+    static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
+        K::template quantize_row_with<neon::search_engine>(x, y, n, imatrix);
+    }
 
     /// Codes of values 16h .. 16h+15 (an aligned 16-value run lies in one slice).
     static LOWBIT_NEON_INLINE uint8x16_t codes16(const block& b, int h) noexcept {

@@ -1,0 +1,423 @@
+// lowbit — the K-quant sub-block searches, written once for any width of float lanes.
+//
+// This is search::affine_codes_weighted_lanes, search::symmetric_codes_lanes and
+// search::symmetric_codes_refined (algo/scale_search.hpp), and the final requantize of
+// search::portable_engine, with one sub-block per lane, bit for bit the same per sub-block:
+// every lane performs its own sub-block's IEEE operations in the scalar order, and every product
+// that an addition consumes goes through V::opaque so that no compiler can fuse the two. What
+// makes it fast is width and independence: G sub-blocks per call (several super-blocks), in
+// G / width sets of lanes whose dependency chains (each candidate's sums and error in order)
+// interleave.
+//
+// How it is instantiated: a backend includes this file inside its own namespace, after defining
+// there `V` (a lane policy: x86::lanes16, x86::lanes8, neon::lanes4; lanes_x86.hpp lists the
+// operations) and `groups_per_call`, with LOWBIT_LANES_TARGET defined as its functions' target
+// attribute (empty where the baseline has the instructions). A function's target attribute
+// cannot depend on a template argument, and intrinsics may only be inlined into a function that
+// has their target, so the code is written once and compiled once per instruction set, as
+// Highway does with its per-target re-inclusion. The file has no include guard on purpose.
+// (Lambdas do not inherit their function's target attribute: each carries its own.)
+//
+// Three shortcuts keep the work per value small, none changing a bit:
+// - codes are rounded in float registers with the reference's own trick (add 1.5 * 2^23, keep
+//   the low mantissa bits), so they are the scalar nearest_int for every input, finite or not;
+// - where the products are known to be small (finite inputs for the symmetric search, a bound
+//   checked per candidate for the affine one), codes are clamped first and then rounded in two
+//   operations, which gives the same integers;
+// - the codes of the best candidate are not kept per candidate: its scale factor and the min it
+//   was coded against are, and its codes are computed again at the end, from the same operations.
+
+#if !defined(LOWBIT_LANES_TARGET)
+#  error "kquant_search_lanes.inl is included by a backend, with V and LOWBIT_LANES_TARGET defined"
+#endif
+
+#define LOWBIT_LANES_FN inline __attribute__((always_inline)) LOWBIT_LANES_TARGET
+
+using vf = V::f;
+using vm = V::m;
+inline constexpr int W = V::width;
+
+/// Per lane, the first of n values of largest magnitude (as the scalar searches find it), with
+/// `flat` set where that magnitude is below group_max_eps; such lanes get 1 (they are answered at
+/// the end and only need a harmless divisor meanwhile).
+template <class Value>
+LOWBIT_LANES_FN vf signed_max(int n, Value&& value, vm& flat) noexcept {
+    vf amax = V::zero(), max = V::zero();
+    for (int i = 0; i < n; ++i) {
+        const vf v = value(i);
+        const vf av = V::abs(v);
+        const vm larger = V::gt(av, amax);
+        amax = V::select(larger, av, amax);
+        max = V::select(larger, v, max);
+    }
+    flat = V::lt(amax, V::set1(search::group_max_eps));
+    return V::select(flat, V::set1(1.0f), max);
+}
+
+/// The values (and weights) of G groups of N: lane g of register [i][s] = value i of group W*s+g.
+template <int N, int G>
+LOWBIT_LANES_FN void transpose_in(const float* in, float (&out)[N][G]) noexcept {
+    for (int g = 0; g < G; ++g)
+        for (int i = 0; i < N; ++i) out[i][g] = in[g * N + i];
+}
+
+/// Codes (float lanes) back to G groups of N bytes, 0 in the lanes of `flat` groups, + offset.
+template <int N, int G>
+LOWBIT_LANES_FN void transpose_codes_out(const vf (&lf)[N][G / W], const vm (&flat)[G / W], int offset, std::uint8_t* out) noexcept {
+    alignas(64) std::uint8_t t[N][G];
+    for (int i = 0; i < N; ++i)
+        for (int s = 0; s < G / W; ++s) V::store_codes(&t[i][W * s], lf[i][s], offset, flat[s]);
+    for (int g = 0; g < G; ++g)
+        for (int i = 0; i < N; ++i) out[g * N + i] = t[i][g];
+}
+
+/// The final codes of G groups of N values, group by group from the untransposed values:
+/// L[g*N + i] = clamp(nearest(iscale[g] * (x[g*N + i] - min[g])), lo, hi) + offset (min null:
+/// no min), 0 in the groups of `flat`. The same operations as the search's, so the same codes.
+template <int N, int G>
+LOWBIT_LANES_FN void codes_by_group(const float* x, const vf (&iscale)[G / W], const vf (*min)[G / W], const vm (&flat)[G / W],
+                                    int lo, int hi, int offset, std::uint8_t* L) noexcept {
+    static_assert(N % W == 0);
+    alignas(64) float is[G], mn[G];
+    for (int s = 0; s < G / W; ++s) {
+        V::storeu(is + W * s, iscale[s]);
+        if (min) V::storeu(mn + W * s, (*min)[s]);
+    }
+    const vf vlo = V::set1(static_cast<float>(lo)), vhi = V::set1(static_cast<float>(hi));
+    const vm none = V::lt(vlo, vlo);
+    for (int g = 0; g < G; ++g) {
+        if ((V::bits(flat[g / W]) >> (g % W)) & 1u) {
+            for (int i = 0; i < N; ++i) L[g * N + i] = 0;
+            continue;
+        }
+        const vf vis = V::set1(is[g]);
+        for (int i = 0; i < N; i += W) {
+            vf v = V::loadu(x + g * N + i);
+            if (min) v = V::sub(v, V::set1(mn[g]));
+            V::store_codes(L + g * N + i, V::min(V::max(V::nearest(V::mul(vis, v)), vlo), vhi), offset, none);
+        }
+    }
+}
+
+/// search::affine_codes_weighted_lanes<N, G>, G a multiple of W.
+template <int N, int G>
+LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* weights, std::uint8_t* L, float* scale_out, float* the_min,
+                                float rmin, float rdelta, int nstep, bool use_mad) noexcept {
+    static_assert(G % W == 0);
+    constexpr int S = G / W;
+    alignas(64) float xs[N][G], ws[N][G];
+    transpose_in<N, G>(x, xs);
+    transpose_in<N, G>(weights, ws);
+    auto X = [&](int i, int s) LOWBIT_LANES_TARGET { return V::load(&xs[i][W * s]); };
+    auto Wt = [&](int i, int s) LOWBIT_LANES_TARGET { return V::load(&ws[i][W * s]); };
+    const vf zero = V::zero(), one = V::set1(1.0f), top = V::set1(static_cast<float>(nmax));
+
+    vf mn[S], mx[S], lowest[S], sum_w[S], sum_x[S], first_min[S];
+    vm flat[S];
+    bool no_nan = true;
+    for (int s = 0; s < S; ++s) {
+        mn[s] = mx[s] = X(0, s);
+        sum_w[s] = Wt(0, s);
+        sum_x[s] = V::opaque(V::mul(Wt(0, s), X(0, s)));
+    }
+    for (int i = 0; i < N; ++i)
+        for (int s = 0; s < S; ++s) {
+            no_nan &= V::all(V::ordered(X(i, s)));
+            if (i == 0) continue;
+            mn[s] = V::min(X(i, s), mn[s]); // x < mn ? x : mn
+            mx[s] = V::max(X(i, s), mx[s]);
+            sum_w[s] = V::add(sum_w[s], Wt(i, s));
+            sum_x[s] = V::add(sum_x[s], V::opaque(V::mul(Wt(i, s), X(i, s))));
+        }
+    for (int s = 0; s < S; ++s) {
+        lowest[s] = mn[s];
+        mn[s] = V::select(V::gt(mn[s], zero), zero, mn[s]);
+        first_min[s] = mn[s];
+        flat[s] = V::mnot(V::gt(mx[s], mn[s]));
+    }
+    // max - min with the current min (the reference's, which each accepted candidate moves); flat
+    // groups are answered at the end and compute on a harmless range of 1 meanwhile
+    auto range = [&](int s) LOWBIT_LANES_TARGET { return V::select(flat[s], one, V::sub(mx[s], mn[s])); };
+
+    // The loops below run value by value with the sets innermost, so that the sets' chains of
+    // additions (each in the scalar order) interleave.
+    vf lf[N][S];
+    // lf = clamp(nearest(iscale * (x - min)), 0, nmax), for every value of every set
+    auto codes = [&](int i, int s, vf iscale, vf min) LOWBIT_LANES_TARGET {
+        const vf r = V::nearest(V::mul(iscale, V::sub(X(i, s), min)));
+        return lf[i][s] = V::min(V::max(r, zero), top);
+    };
+    // The same codes where iscale * (x - min) is known to lie within ±2^21 for every x of the
+    // set: clamped first, then rounded in two operations.
+    auto codes_small = [&](int i, int s, vf iscale, vf min) LOWBIT_LANES_TARGET {
+        const vf t = V::min(V::max(V::mul(iscale, V::sub(X(i, s), min)), zero), top);
+        return lf[i][s] = V::nearest_small(t);
+    };
+    // Whether every t of this candidate is within ±2^21: x - min and the product are monotonic
+    // in x and iscale > 0, so the extremes of x bound them (a NaN or an infinity fails the test).
+    auto small = [&](const vf (&iscale)[S]) LOWBIT_LANES_TARGET {
+        bool ok = no_nan;
+        for (int s = 0; s < S; ++s) {
+            const vf lo_t = V::mul(iscale[s], V::sub(lowest[s], mn[s]));
+            const vf hi_t = V::mul(iscale[s], V::sub(mx[s], mn[s]));
+            ok &= V::all(V::mand(V::ge(lo_t, V::set1(-2097152.0f)), V::le(hi_t, V::set1(2097152.0f))));
+        }
+        return ok;
+    };
+    // Σ w * (scale*L + min - x)^2 (or |.| with Mad) in order
+    auto errors_as = [&]<bool Mad>(const vf (&scale)[S], const vf (&min)[S], vf (&err)[S]) LOWBIT_LANES_TARGET {
+        for (int s = 0; s < S; ++s) err[s] = zero;
+        for (int i = 0; i < N; ++i)
+            for (int s = 0; s < S; ++s) {
+                const vf diff = V::sub(V::add(V::opaque(V::mul(scale[s], lf[i][s])), min[s]), X(i, s));
+                const vf e = Mad ? V::mul(Wt(i, s), V::abs(diff)) : V::mul(Wt(i, s), V::mul(diff, diff));
+                err[s] = V::add(err[s], V::opaque(e));
+            }
+    };
+    auto errors = [&](const vf (&scale)[S], const vf (&min)[S], vf (&err)[S]) LOWBIT_LANES_TARGET {
+        if (use_mad) errors_as.template operator()<true>(scale, min, err);
+        else errors_as.template operator()<false>(scale, min, err);
+    };
+
+    vf iscale[S], scale[S], best_error[S], best_iscale[S], best_code_min[S];
+    for (int s = 0; s < S; ++s) {
+        iscale[s] = V::div(top, range(s));
+        scale[s] = V::div(one, iscale[s]);
+        best_iscale[s] = iscale[s];
+        best_code_min[s] = mn[s];
+    }
+    for (int i = 0; i < N; ++i)
+        for (int s = 0; s < S; ++s) codes(i, s, iscale[s], mn[s]);
+    errors(scale, mn, best_error);
+    for (int is = 0; is <= nstep && nstep >= 1; ++is) {
+        const float numerator = (rmin + ::lowbit::detail::mul(rdelta, static_cast<float>(is))) + static_cast<float>(nmax);
+        vf sum_l[S], sum_l2[S], sum_xl[S];
+        for (int s = 0; s < S; ++s) {
+            iscale[s] = V::div(V::set1(numerator), range(s));
+            sum_l[s] = sum_l2[s] = sum_xl[s] = zero;
+        }
+        auto code_sums = [&]<bool Small>() LOWBIT_LANES_TARGET {
+            for (int i = 0; i < N; ++i)
+                for (int s = 0; s < S; ++s) {
+                    const vf l = Small ? codes_small(i, s, iscale[s], mn[s]) : codes(i, s, iscale[s], mn[s]);
+                    const vf wl = V::opaque(V::mul(Wt(i, s), l));
+                    sum_l[s] = V::add(sum_l[s], wl);
+                    sum_l2[s] = V::add(sum_l2[s], V::opaque(V::mul(wl, l)));
+                    sum_xl[s] = V::add(sum_xl[s], V::opaque(V::mul(wl, X(i, s))));
+                }
+        };
+        if (small(iscale)) code_sums.template operator()<true>();
+        else code_sums.template operator()<false>();
+        vf this_scale[S], this_min[S], cur_error[S];
+        vm fit[S];
+        for (int s = 0; s < S; ++s) {
+            const vf D = V::sub(V::opaque(V::mul(sum_w[s], sum_l2[s])), V::opaque(V::mul(sum_l[s], sum_l[s])));
+            fit[s] = V::gt(D, zero);
+            const vf d_safe = V::select(fit[s], D, one); // lanes without a fit are not used
+            this_scale[s] = V::div(V::sub(V::opaque(V::mul(sum_w[s], sum_xl[s])), V::opaque(V::mul(sum_x[s], sum_l[s]))), d_safe);
+            this_min[s] = V::div(V::sub(V::opaque(V::mul(sum_l2[s], sum_x[s])), V::opaque(V::mul(sum_l[s], sum_xl[s]))), d_safe);
+            const vm positive = V::gt(this_min[s], zero);
+            this_min[s] = V::select(positive, zero, this_min[s]);
+            this_scale[s] = V::select(positive, V::div(sum_xl[s], V::select(fit[s], sum_l2[s], one)), this_scale[s]);
+        }
+        errors(this_scale, this_min, cur_error);
+        for (int s = 0; s < S; ++s) {
+            const vm better = V::mand(fit[s], V::lt(cur_error[s], best_error[s]));
+            best_error[s] = V::select(better, cur_error[s], best_error[s]);
+            scale[s] = V::select(better, this_scale[s], scale[s]);
+            best_iscale[s] = V::select(better, iscale[s], best_iscale[s]);
+            best_code_min[s] = V::select(better, mn[s], best_code_min[s]);
+            mn[s] = V::select(better, this_min[s], mn[s]);
+        }
+    }
+    for (int s = 0; s < S; ++s) {
+        const vf final_min = V::select(flat[s], first_min[s], mn[s]);
+        V::storeu(the_min + W * s, V::neg(final_min)); // -min
+        V::storeu(scale_out + W * s, V::select(flat[s], zero, scale[s]));
+    }
+    codes_by_group<N, G>(x, best_iscale, &best_code_min, flat, 0, nmax, 0, L);
+}
+
+/// search::portable_engine::requantize, W values at a time.
+template <int N>
+LOWBIT_LANES_TARGET void requantize_codes(const float* x, float d, float m, int lo, int hi, std::uint8_t* L) noexcept {
+    static_assert(N % W == 0);
+    const vf vd = V::set1(d), vmin = V::set1(m);
+    const vf vlo = V::set1(static_cast<float>(lo)), vhi = V::set1(static_cast<float>(hi));
+    const vm none = V::lt(vlo, vlo);
+    for (int l = 0; l < N; l += W) {
+        const vf q = V::min(V::max(V::nearest(V::div(V::add(V::loadu(x + l), vmin), vd)), vlo), vhi);
+        V::store_codes(L + l, q, -lo, none);
+    }
+}
+
+/// search::symmetric_codes_lanes<N, G> (weights null: x²), G a multiple of W.
+template <int N, int G>
+LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale_out) noexcept {
+    static_assert(G % W == 0);
+    constexpr int S = G / W;
+    alignas(64) float xs[N][G], ws[N][G];
+    transpose_in<N, G>(x, xs);
+    if (weights) transpose_in<N, G>(weights, ws);
+    else
+        for (int i = 0; i < N; ++i)
+            for (int s = 0; s < S; ++s) {
+                const vf v = V::load(&xs[i][W * s]);
+                V::storeu(&ws[i][W * s], V::mul(v, v));
+            }
+    auto X = [&](int i, int s) LOWBIT_LANES_TARGET { return V::load(&xs[i][W * s]); };
+    auto Wt = [&](int i, int s) LOWBIT_LANES_TARGET { return V::load(&ws[i][W * s]); };
+    const vf zero = V::zero(), one = V::set1(1.0f);
+    const vf lo = V::set1(static_cast<float>(-nmax)), hi = V::set1(static_cast<float>(nmax - 1));
+
+    vf max[S], wx[N][S];
+    vm flat[S];
+    bool finite = true;
+    for (int s = 0; s < S; ++s) {
+        max[s] = signed_max(N, [&](int i) LOWBIT_LANES_TARGET { return X(i, s); }, flat[s]);
+        for (int i = 0; i < N; ++i) {
+            wx[i][s] = V::mul(Wt(i, s), X(i, s));
+            finite &= V::all(V::lt(V::abs(X(i, s)), V::set1(std::numeric_limits<float>::infinity())));
+        }
+    }
+
+    // With finite values |iscale * x| <= nmax + 1 (max is the value of largest magnitude), so the
+    // codes can be clamped first and rounded in two operations; otherwise the reference's rounding
+    // of whatever the product is.
+    auto code = [&]<bool Finite>(int i, int s, vf iscale) LOWBIT_LANES_TARGET {
+        if constexpr (Finite) return V::nearest_small(V::min(V::max(V::mul(iscale, X(i, s)), lo), hi));
+        else return V::min(V::max(V::nearest(V::mul(iscale, X(i, s))), lo), hi);
+    };
+    // Σ wx * L and Σ w * L * L in order, every set at once (the sets' chains interleave)
+    auto sums_as = [&]<bool Finite>(const vf (&iscale)[S], vf (&sumlx)[S], vf (&suml2)[S]) LOWBIT_LANES_TARGET {
+        for (int s = 0; s < S; ++s) sumlx[s] = suml2[s] = zero;
+        for (int i = 0; i < N; ++i)
+            for (int s = 0; s < S; ++s) {
+                const vf l = code.template operator()<Finite>(i, s, iscale[s]);
+                sumlx[s] = V::add(sumlx[s], V::opaque(V::mul(wx[i][s], l)));
+                suml2[s] = V::add(suml2[s], V::opaque(V::mul(V::mul(Wt(i, s), l), l)));
+            }
+    };
+    auto sums = [&](const vf (&iscale)[S], vf (&sumlx)[S], vf (&suml2)[S]) LOWBIT_LANES_TARGET {
+        if (finite) sums_as.template operator()<true>(iscale, sumlx, suml2);
+        else sums_as.template operator()<false>(iscale, sumlx, suml2);
+    };
+
+    vf iscale[S], scale[S], best_score[S], best_iscale[S], sumlx[S], suml2[S];
+    for (int s = 0; s < S; ++s) iscale[s] = V::div(lo, max[s]);
+    sums(iscale, sumlx, suml2);
+    for (int s = 0; s < S; ++s) {
+        const vm nonzero = V::neq(suml2[s], zero);
+        scale[s] = V::select(nonzero, V::div(sumlx[s], V::select(nonzero, suml2[s], one)), zero);
+        best_score[s] = V::mul(scale[s], sumlx[s]);
+        best_iscale[s] = iscale[s];
+    }
+    for (int is = -9; is <= 9; ++is) {
+        if (is == 0) continue;
+        const float numerator = -(static_cast<float>(nmax) + ::lowbit::detail::mul(0.1f, static_cast<float>(is)));
+        for (int s = 0; s < S; ++s) iscale[s] = V::div(V::set1(numerator), max[s]);
+        sums(iscale, sumlx, suml2);
+        for (int s = 0; s < S; ++s) {
+            const vm better = V::mand(V::gt(suml2[s], zero), V::gt(V::mul(sumlx[s], sumlx[s]), V::mul(best_score[s], suml2[s])));
+            const vf sc = V::div(sumlx[s], V::select(better, suml2[s], one));
+            scale[s] = V::select(better, sc, scale[s]);
+            best_score[s] = V::select(better, V::mul(sc, sumlx[s]), best_score[s]);
+            best_iscale[s] = V::select(better, iscale[s], best_iscale[s]);
+        }
+    }
+    for (int s = 0; s < S; ++s) V::storeu(scale_out + W * s, V::select(flat[s], zero, scale[s]));
+    codes_by_group<N, G>(x, best_iscale, nullptr, flat, -nmax, nmax - 1, nmax, reinterpret_cast<std::uint8_t*>(L));
+}
+
+/// search::symmetric_codes_refined on G groups of N values, G a multiple of W: the passes of
+/// code-by-code refinement run in every lane at once, a lane's move taken under a mask where the
+/// scalar search takes it, and a lane done once a pass changes nothing in it.
+template <int N, int G>
+LOWBIT_LANES_TARGET void refined_search(int nmax, const float* x, std::int8_t* L, float* scale_out) noexcept {
+    static_assert(G % W == 0);
+    constexpr int S = G / W;
+    alignas(64) float xs[N][G];
+    transpose_in<N, G>(x, xs);
+    const vf zero = V::zero(), one = V::set1(1.0f);
+    const vf lo = V::set1(static_cast<float>(-nmax)), hi = V::set1(static_cast<float>(nmax - 1));
+    vf X[N][S], wx[N][S], w[N][S], l[N][S];
+    vf sumlx[S], suml2[S];
+    vm flat[S], active[S];
+    for (int s = 0; s < S; ++s) {
+        for (int i = 0; i < N; ++i) X[i][s] = V::load(&xs[i][W * s]);
+        const vf max = signed_max(N, [&](int i) LOWBIT_LANES_TARGET { return X[i][s]; }, flat[s]);
+        active[s] = V::mnot(flat[s]);
+        const vf iscale = V::div(lo, max);
+        sumlx[s] = suml2[s] = zero;
+        for (int i = 0; i < N; ++i) {
+            l[i][s] = V::min(V::max(V::nearest(V::mul(iscale, X[i][s])), lo), hi);
+            w[i][s] = V::opaque(V::mul(X[i][s], X[i][s]));
+            wx[i][s] = V::opaque(V::mul(w[i][s], X[i][s]));
+            sumlx[s] = V::add(sumlx[s], V::opaque(V::mul(wx[i][s], l[i][s])));
+            suml2[s] = V::add(suml2[s], V::opaque(V::mul(V::opaque(V::mul(w[i][s], l[i][s])), l[i][s])));
+        }
+    }
+    const vm none = V::lt(zero, zero);
+    for (int pass = 0; pass < 5; ++pass) {
+        vm changed[S];
+        bool any = false;
+        for (int s = 0; s < S; ++s) {
+            changed[s] = none;
+            any |= V::any(active[s]);
+        }
+        if (!any) break;
+        for (int i = 0; i < N; ++i)
+            for (int s = 0; s < S; ++s) {
+                if (!V::any(active[s])) continue;
+                const vf li = l[i][s];
+                vf slx = V::sub(sumlx[s], V::opaque(V::mul(wx[i][s], li)));
+                vf sl2 = V::sub(suml2[s], V::opaque(V::mul(V::opaque(V::mul(w[i][s], li)), li)));
+                const vm positive = V::gt(slx, zero);
+                const vf q = V::div(V::mul(X[i][s], sl2), V::select(positive, slx, one));
+                const vf nl = V::min(V::max(V::nearest(q), lo), hi);
+                const vm moved = V::mand(V::mand(active[s], positive), V::neq(nl, li));
+                slx = V::add(slx, V::opaque(V::mul(wx[i][s], nl)));
+                sl2 = V::add(sl2, V::opaque(V::mul(V::opaque(V::mul(w[i][s], nl)), nl)));
+                const vf gain = V::opaque(V::mul(V::opaque(V::mul(slx, slx)), suml2[s]));
+                const vf base = V::opaque(V::mul(V::opaque(V::mul(sumlx[s], sumlx[s])), sl2));
+                const vm take = V::mand(moved, V::mand(V::gt(sl2, zero), V::gt(gain, base)));
+                l[i][s] = V::select(take, nl, li);
+                sumlx[s] = V::select(take, slx, sumlx[s]);
+                suml2[s] = V::select(take, sl2, suml2[s]);
+                changed[s] = V::mor(changed[s], take);
+            }
+        for (int s = 0; s < S; ++s) active[s] = V::mand(active[s], changed[s]);
+    }
+    for (int s = 0; s < S; ++s) {
+        const vm positive = V::gt(suml2[s], zero);
+        const vf sc = V::select(positive, V::div(sumlx[s], V::select(positive, suml2[s], one)), zero);
+        V::storeu(scale_out + W * s, V::select(flat[s], zero, sc));
+    }
+    transpose_codes_out<N, G>(l, flat, nmax, reinterpret_cast<std::uint8_t*>(L));
+}
+
+/// The engine of formats/kquants.hpp's quantize_row_with: groups_per_call sub-blocks per call.
+struct engine {
+    template <int nsub>
+    static constexpr int batch = nsub >= groups_per_call ? 1 : groups_per_call / nsub;
+
+    template <int N, int G>
+    static void affine(int nmax, const float* x, const float* weights, std::uint8_t* L, float* scale, float* the_min,
+                       float rmin, float rdelta, int nstep, bool use_mad) noexcept {
+        affine_search<N, G>(nmax, x, weights, L, scale, the_min, rmin, rdelta, nstep, use_mad);
+    }
+    template <int N, int G>
+    static void symmetric(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale) noexcept {
+        symmetric_search<N, G>(nmax, x, weights, L, scale);
+    }
+    template <int N, int G>
+    static void symmetric_refined(int nmax, const float* x, std::int8_t* L, float* scale) noexcept {
+        refined_search<N, G>(nmax, x, L, scale);
+    }
+    template <int N>
+    static void requantize(const float* x, float d, float m, int lo, int hi, std::uint8_t* L) noexcept {
+        requantize_codes<N>(x, d, m, lo, hi, L);
+    }
+};
+
+#undef LOWBIT_LANES_FN

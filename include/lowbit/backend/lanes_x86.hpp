@@ -1,0 +1,133 @@
+// lowbit — float lanes for code written once for several x86 vector widths: lanes16 (AVX-512)
+// and lanes8 (AVX2) give the same operations under the same names, with x86's own semantics
+// (min/max return the second operand when either is NaN, comparisons are ordered unless they
+// say otherwise), so that a kernel written against them performs the same IEEE operations on
+// either width. neon.hpp has lanes4 for aarch64, with x86's min/max reproduced.
+//
+// The operations a lane policy V provides (f: float lanes, m: a mask of lanes):
+//   width; zero, set1, load (aligned), loadu, storeu; add, sub, mul, div, abs, neg;
+//   min, max; gt, lt, ge, le (ordered), neq (unordered), ordered; select(m, a, b) = m ? a : b;
+//   mand, mor, mnot; all, any, bits (lane i in bit i); opaque (a barrier against contraction into an
+//   FMA); nearest (the reference's nearest_int trick), nearest_small (the same for |t| <= 2^21);
+//   store_codes (cvtt + offset as bytes, 0 in the lanes of a mask).
+#pragma once
+
+#include "avx512.hpp"
+
+#if defined(LOWBIT_HAS_X86_BACKENDS)
+
+namespace lowbit::x86 {
+
+/// Sixteen float lanes of AVX-512; masks are __mmask16.
+struct lanes16 {
+    using f = __m512;
+    using m = __mmask16;
+    static constexpr int width = 16;
+
+#  define LOWBIT_LANE_OP LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static
+    LOWBIT_LANE_OP f zero() noexcept { return _mm512_setzero_ps(); }
+    LOWBIT_LANE_OP f set1(float v) noexcept { return _mm512_set1_ps(v); }
+    LOWBIT_LANE_OP f load(const float* p) noexcept { return _mm512_load_ps(p); }
+    LOWBIT_LANE_OP f loadu(const float* p) noexcept { return _mm512_loadu_ps(p); }
+    LOWBIT_LANE_OP void storeu(float* p, f v) noexcept { _mm512_storeu_ps(p, v); }
+    LOWBIT_LANE_OP f add(f a, f b) noexcept { return _mm512_add_ps(a, b); }
+    LOWBIT_LANE_OP f sub(f a, f b) noexcept { return _mm512_sub_ps(a, b); }
+    LOWBIT_LANE_OP f mul(f a, f b) noexcept { return _mm512_mul_ps(a, b); }
+    LOWBIT_LANE_OP f div(f a, f b) noexcept { return _mm512_div_ps(a, b); }
+    LOWBIT_LANE_OP f abs(f a) noexcept { return _mm512_abs_ps(a); }
+    LOWBIT_LANE_OP f neg(f a) noexcept { return _mm512_xor_ps(a, _mm512_set1_ps(-0.0f)); }
+    // (GCC 12 warns of uninitialized values in some unmasked 512-bit intrinsics; the all-ones
+    // masked forms are the same instructions.)
+    LOWBIT_LANE_OP f min(f a, f b) noexcept { return _mm512_maskz_min_ps(all16, a, b); }
+    LOWBIT_LANE_OP f max(f a, f b) noexcept { return _mm512_maskz_max_ps(all16, a, b); }
+    LOWBIT_LANE_OP m gt(f a, f b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+    LOWBIT_LANE_OP m lt(f a, f b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+    LOWBIT_LANE_OP m ge(f a, f b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+    LOWBIT_LANE_OP m le(f a, f b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
+    LOWBIT_LANE_OP m neq(f a, f b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ); }
+    LOWBIT_LANE_OP m ordered(f a) noexcept { return _mm512_cmp_ps_mask(a, a, _CMP_ORD_Q); }
+    LOWBIT_LANE_OP f select(m k, f a, f b) noexcept { return _mm512_mask_blend_ps(k, b, a); }
+    LOWBIT_LANE_OP m mand(m a, m b) noexcept { return static_cast<m>(a & b); }
+    LOWBIT_LANE_OP m mor(m a, m b) noexcept { return static_cast<m>(a | b); }
+    LOWBIT_LANE_OP m mnot(m a) noexcept { return static_cast<m>(~a); }
+    LOWBIT_LANE_OP bool all(m a) noexcept { return a == all16; }
+    LOWBIT_LANE_OP bool any(m a) noexcept { return a != 0; }
+    LOWBIT_LANE_OP unsigned bits(m a) noexcept { return a; }
+    LOWBIT_LANE_OP f opaque(f a) noexcept { return x86::opaque(a); }
+    /// The reference's nearest_int of each lane (the integer as a float): t + 1.5*2^23, whose low
+    /// 23 bits are the integer + 2^22, put under the exponent of 2^23 and 1.5*2^23 taken off.
+    LOWBIT_LANE_OP f nearest(f t) noexcept {
+        const f biased = _mm512_add_ps(x86::opaque(t), _mm512_set1_ps(12582912.0f));
+        const __m512i low_bits = _mm512_ternarylogic_epi32(_mm512_castps_si512(biased), _mm512_set1_epi32(0x007fffff),
+                                                           _mm512_set1_epi32(0x4B000000), 0xEA); // (a & b) | c
+        return _mm512_sub_ps(_mm512_castsi512_ps(low_bits), _mm512_set1_ps(12582912.0f));
+    }
+    /// nearest() of a value known to lie within ±2^21: t + 1.5*2^23 - 1.5*2^23.
+    LOWBIT_LANE_OP f nearest_small(f t) noexcept {
+        return _mm512_sub_ps(_mm512_add_ps(t, _mm512_set1_ps(12582912.0f)), _mm512_set1_ps(12582912.0f));
+    }
+    /// sixteen bytes: the integer of each lane (an integral float in byte range once offset
+    /// added) + offset, 0 in the lanes of `zero`.
+    LOWBIT_LANE_OP void store_codes(std::uint8_t* out, f codes, int offset, m zero) noexcept {
+        const __m512i c = _mm512_add_epi32(_mm512_maskz_cvttps_epi32(all16, codes), _mm512_set1_epi32(offset));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_maskz_cvtepi32_epi8(static_cast<m>(~zero), c));
+    }
+#  undef LOWBIT_LANE_OP
+};
+
+/// Eight float lanes of AVX2; masks are __m256 with all bits of a lane set or clear.
+struct lanes8 {
+    using f = __m256;
+    using m = __m256;
+    static constexpr int width = 8;
+
+#  define LOWBIT_LANE_OP LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static
+    LOWBIT_LANE_OP f zero() noexcept { return _mm256_setzero_ps(); }
+    LOWBIT_LANE_OP f set1(float v) noexcept { return _mm256_set1_ps(v); }
+    LOWBIT_LANE_OP f load(const float* p) noexcept { return _mm256_load_ps(p); }
+    LOWBIT_LANE_OP f loadu(const float* p) noexcept { return _mm256_loadu_ps(p); }
+    LOWBIT_LANE_OP void storeu(float* p, f v) noexcept { _mm256_storeu_ps(p, v); }
+    LOWBIT_LANE_OP f add(f a, f b) noexcept { return _mm256_add_ps(a, b); }
+    LOWBIT_LANE_OP f sub(f a, f b) noexcept { return _mm256_sub_ps(a, b); }
+    LOWBIT_LANE_OP f mul(f a, f b) noexcept { return _mm256_mul_ps(a, b); }
+    LOWBIT_LANE_OP f div(f a, f b) noexcept { return _mm256_div_ps(a, b); }
+    LOWBIT_LANE_OP f abs(f a) noexcept { return _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))); }
+    LOWBIT_LANE_OP f neg(f a) noexcept { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
+    LOWBIT_LANE_OP f min(f a, f b) noexcept { return _mm256_min_ps(a, b); }
+    LOWBIT_LANE_OP f max(f a, f b) noexcept { return _mm256_max_ps(a, b); }
+    LOWBIT_LANE_OP m gt(f a, f b) noexcept { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+    LOWBIT_LANE_OP m lt(f a, f b) noexcept { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+    LOWBIT_LANE_OP m ge(f a, f b) noexcept { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
+    LOWBIT_LANE_OP m le(f a, f b) noexcept { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
+    LOWBIT_LANE_OP m neq(f a, f b) noexcept { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
+    LOWBIT_LANE_OP m ordered(f a) noexcept { return _mm256_cmp_ps(a, a, _CMP_ORD_Q); }
+    LOWBIT_LANE_OP f select(m k, f a, f b) noexcept { return _mm256_blendv_ps(b, a, k); }
+    LOWBIT_LANE_OP m mand(m a, m b) noexcept { return _mm256_and_ps(a, b); }
+    LOWBIT_LANE_OP m mor(m a, m b) noexcept { return _mm256_or_ps(a, b); }
+    LOWBIT_LANE_OP m mnot(m a) noexcept { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
+    LOWBIT_LANE_OP bool all(m a) noexcept { return _mm256_movemask_ps(a) == 0xFF; }
+    LOWBIT_LANE_OP bool any(m a) noexcept { return _mm256_movemask_ps(a) != 0; }
+    LOWBIT_LANE_OP unsigned bits(m a) noexcept { return static_cast<unsigned>(_mm256_movemask_ps(a)); }
+    LOWBIT_LANE_OP f opaque(f a) noexcept { return x86::opaque(a); }
+    LOWBIT_LANE_OP f nearest(f t) noexcept {
+        const f biased = _mm256_add_ps(x86::opaque(t), _mm256_set1_ps(12582912.0f));
+        const f low_bits = _mm256_or_ps(_mm256_and_ps(biased, _mm256_castsi256_ps(_mm256_set1_epi32(0x007fffff))),
+                                        _mm256_castsi256_ps(_mm256_set1_epi32(0x4B000000)));
+        return _mm256_sub_ps(low_bits, _mm256_set1_ps(12582912.0f));
+    }
+    LOWBIT_LANE_OP f nearest_small(f t) noexcept {
+        return _mm256_sub_ps(_mm256_add_ps(t, _mm256_set1_ps(12582912.0f)), _mm256_set1_ps(12582912.0f));
+    }
+    /// eight bytes, as lanes16::store_codes
+    LOWBIT_LANE_OP void store_codes(std::uint8_t* out, f codes, int offset, m zero) noexcept {
+        __m256i c = _mm256_add_epi32(_mm256_cvttps_epi32(codes), _mm256_set1_epi32(offset));
+        c = _mm256_andnot_si256(_mm256_castps_si256(zero), c);
+        const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(words, words));
+    }
+#  undef LOWBIT_LANE_OP
+};
+
+} // namespace lowbit::x86
+
+#endif
