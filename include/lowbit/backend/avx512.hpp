@@ -91,8 +91,16 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
                 q = _mm256_sub_epi8(q, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(16 * F::offset)), _mm_set1_epi8(static_cast<char>(F::offset))));
             x86::store_block_avx512<Affine, Stream, Affine>(q, d, d16, m, y);
         } else {
-            __m256i q = x86::legacy_codes_avx512<Bits, Affine>(x);
-            if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
+            // 5-bit codes: nibble + 16 * (bit of qh). The bits are a mask, so the fifth bit is one
+            // masked add (q5_1); minus q5_0's offset of 16 it is nibble - 16 where the bit is clear
+            // and the nibble where it is set, one masked subtract. (Byte masks exist for add and
+            // subtract, not for the logic operations.)
+            static_assert(Bits == 5 && F::offset == (Affine ? 0 : 16));
+            const __m256i nibbles = x86::unpack_nibbles(x.qs);
+            std::uint32_t qh;
+            std::memcpy(&qh, x.qh, 4);
+            const __m256i q = Affine ? _mm256_mask_add_epi8(nibbles, static_cast<__mmask32>(qh), nibbles, _mm256_set1_epi8(0x10))
+                                     : _mm256_mask_sub_epi8(nibbles, static_cast<__mmask32>(~qh), nibbles, _mm256_set1_epi8(16));
             x86::store_block_avx512<Affine, Stream>(q, d, d, m, y);
         }
     }
