@@ -17,15 +17,24 @@ namespace lowbit::x86 {
 // ---------------------------------------------------------------------------------------------
 // Legacy blocks: codes, dequantize, quantize, dot — shared by the avx2 and avx512 kernels.
 
+/// The 32 values of a legacy block as bytes: code - offset (signed) for q4_0 / q5_0, the code for
+/// q4_1 / q5_1. q5_0's fifth bit and offset together: nibble - 16 is nibble | 0xF0 as a signed
+/// byte, so a clear bit ORs in 0xF0 and a set bit nothing.
 template <int Bits, bool Affine>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i legacy_codes(const typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
-    __m256i q = unpack_nibbles(b.qs);
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i legacy_values(const typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
+    const __m256i nibbles = unpack_nibbles(b.qs);
     if constexpr (Bits == 5) {
+        static_assert(formats::legacy_format<Bits, Affine>::offset == (Affine ? 0 : 16));
         std::uint32_t qh;
         std::memcpy(&qh, b.qh, 4);
-        q = _mm256_or_si256(q, expand_bit4(qh));
+        const __m256i set = bit_bytes(qh);
+        if constexpr (Affine) return _mm256_or_si256(nibbles, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+        else return _mm256_or_si256(nibbles, _mm256_andnot_si256(set, _mm256_set1_epi8(static_cast<char>(0xF0))));
+    } else if constexpr (!Affine) {
+        return _mm256_sub_epi8(nibbles, _mm256_set1_epi8(static_cast<char>(formats::legacy_format<Bits, Affine>::offset)));
+    } else {
+        return nibbles;
     }
-    return q;
 }
 
 /// Stores d*(q - offset) [+ m] for the 32 codes (as int8 after the offset is removed).
@@ -164,9 +173,7 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
 
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_block(const block& x, __m256 d, __m256 m, float* y) noexcept {
-        __m256i q = x86::legacy_codes<Bits, Affine>(x);
-        if constexpr (!Affine) q = _mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset)));
-        x86::store_block_avx2<Affine, Stream>(q, d, m, y);
+        x86::store_block_avx2<Affine, Stream>(x86::legacy_values<Bits, Affine>(x), d, m, y);
     }
 
     LOWBIT_TARGET_AVX2 static void dequantize_row(const block* x, float* y, std::int64_t n) noexcept {
@@ -202,10 +209,10 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
 
     /// Eight int32 partial sums of one block's codes (offset removed) times the partner's.
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i block_sums(const block& x, const partner_block& y) noexcept {
-        const __m256i q = x86::legacy_codes<Bits, Affine>(x);
+        const __m256i q = x86::legacy_values<Bits, Affine>(x);
         const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
         if constexpr (Affine) return x86::dot_u8_avx2(q, qy);
-        else return x86::dot_i8_avx2(_mm256_sub_epi8(q, _mm256_set1_epi8(static_cast<char>(F::offset))), qy);
+        else return x86::dot_i8_avx2(q, qy);
     }
 
     LOWBIT_TARGET_AVX2 static float dot(const block* x, const partner_block* y, std::int64_t n) noexcept {

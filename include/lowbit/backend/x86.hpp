@@ -223,15 +223,14 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void scale_products8(const XB* x, __m256 dy
     if constexpr (WithMin) mins = _mm256_fmadd_ps(mx, sy, mins);
 }
 
-/// Bit j of the 32-bit mask (the fifth code bits of q5_0 / q5_1) as 0x10 in byte j.
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i expand_bit4(std::uint32_t bits) noexcept {
+/// Byte j all ones where bit j of the 32-bit mask is set (the fifth code bits of q5_0 / q5_1).
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i bit_bytes(std::uint32_t bits) noexcept {
     // byte j gets the byte of `bits` holding bit j, then keeps only bit (j % 8)
     const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)),
                                                _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
                                                                  0x0101010101010101, 0x0000000000000000));
     const __m256i select = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
-    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
-    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
 }
 
 /// Output of at least this many bytes, 64-byte aligned, is written with non-temporal stores: a
