@@ -64,12 +64,31 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store_block_avx512(__m256i q, __m512
 template <int Bits, bool Affine>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i legacy_codes_avx512(const typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
     __m256i q = unpack_nibbles(b.qs);
-    if constexpr (Bits == 5) {
+    if constexpr (Bits == 5) { // the fifth bits are a byte mask: one masked add of 16
         std::uint32_t qh;
         std::memcpy(&qh, b.qh, 4);
-        q = _mm256_or_si256(q, _mm256_maskz_mov_epi8(static_cast<__mmask32>(qh), _mm256_set1_epi8(0x10)));
+        q = _mm256_mask_add_epi8(q, static_cast<__mmask32>(qh), q, _mm256_set1_epi8(0x10));
     }
     return q;
+}
+
+/// The codes minus the format's offset (signed bytes). For q5_0 the fifth bit and the offset of
+/// 16 are one masked subtract: nibble - 16 where the bit is clear, the nibble where it is set.
+/// (Byte masks exist for add and subtract, not for the logic operations.)
+template <int Bits, bool Affine>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i legacy_values_avx512(const typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
+    constexpr int offset = formats::legacy_format<Bits, Affine>::offset;
+    if constexpr (Bits == 5 && !Affine) {
+        static_assert(offset == 16);
+        const __m256i nibbles = unpack_nibbles(b.qs);
+        std::uint32_t qh;
+        std::memcpy(&qh, b.qh, 4);
+        return _mm256_mask_sub_epi8(nibbles, static_cast<__mmask32>(~qh), nibbles, _mm256_set1_epi8(16));
+    } else if constexpr (offset != 0) {
+        return _mm256_sub_epi8(legacy_codes_avx512<Bits, Affine>(b), _mm256_set1_epi8(static_cast<char>(offset)));
+    } else {
+        return legacy_codes_avx512<Bits, Affine>(b);
+    }
 }
 
 } // namespace lowbit::x86
@@ -91,17 +110,7 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
                 q = _mm256_sub_epi8(q, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(16 * F::offset)), _mm_set1_epi8(static_cast<char>(F::offset))));
             x86::store_block_avx512<Affine, Stream, Affine>(q, d, d16, m, y);
         } else {
-            // 5-bit codes: nibble + 16 * (bit of qh). The bits are a mask, so the fifth bit is one
-            // masked add (q5_1); minus q5_0's offset of 16 it is nibble - 16 where the bit is clear
-            // and the nibble where it is set, one masked subtract. (Byte masks exist for add and
-            // subtract, not for the logic operations.)
-            static_assert(Bits == 5 && F::offset == (Affine ? 0 : 16));
-            const __m256i nibbles = x86::unpack_nibbles(x.qs);
-            std::uint32_t qh;
-            std::memcpy(&qh, x.qh, 4);
-            const __m256i q = Affine ? _mm256_mask_add_epi8(nibbles, static_cast<__mmask32>(qh), nibbles, _mm256_set1_epi8(0x10))
-                                     : _mm256_mask_sub_epi8(nibbles, static_cast<__mmask32>(~qh), nibbles, _mm256_set1_epi8(16));
-            x86::store_block_avx512<Affine, Stream>(q, d, d, m, y);
+            x86::store_block_avx512<Affine, Stream>(x86::legacy_values_avx512<Bits, Affine>(x), d, d, m, y);
         }
     }
 

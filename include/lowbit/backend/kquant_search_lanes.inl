@@ -84,7 +84,7 @@ LOWBIT_LANES_FN void codes_by_group(const float* x, const vf (&iscale)[G / W], c
         if (min) V::storeu(mn + W * s, (*min)[s]);
     }
     const vf vlo = V::set1(static_cast<float>(lo)), vhi = V::set1(static_cast<float>(hi));
-    const vm none = V::lt(vlo, vlo);
+    const vm none = V::none();
     for (int g = 0; g < G; ++g) {
         if ((V::bits(flat[g / W]) >> (g % W)) & 1u) {
             for (int i = 0; i < N; ++i) L[g * N + i] = 0;
@@ -244,7 +244,7 @@ LOWBIT_LANES_TARGET void requantize_codes(const float* x, float d, float m, int 
     static_assert(N % W == 0);
     const vf vd = V::set1(d), vmin = V::set1(m);
     const vf vlo = V::set1(static_cast<float>(lo)), vhi = V::set1(static_cast<float>(hi));
-    const vm none = V::lt(vlo, vlo);
+    const vm none = V::none();
     for (int l = 0; l < N; l += W) {
         const vf q = V::min(V::max(V::nearest(V::div(V::add(V::loadu(x + l), vmin), vd)), vlo), vhi);
         V::store_codes(L + l, q, -lo, none);
@@ -357,7 +357,7 @@ LOWBIT_LANES_TARGET void refined_search(int nmax, const float* x, std::int8_t* L
             suml2[s] = V::add(suml2[s], V::opaque(V::mul(V::opaque(V::mul(w[i][s], l[i][s])), l[i][s])));
         }
     }
-    const vm none = V::lt(zero, zero);
+    const vm none = V::none();
     for (int pass = 0; pass < 5; ++pass) {
         vm changed[S];
         bool any = false;

@@ -56,6 +56,7 @@ struct lanes4 {
     LOWBIT_LANE_OP m neq(f a, f b) noexcept { return vmvnq_u32(vceqq_f32(a, b)); }
     LOWBIT_LANE_OP m ordered(f a) noexcept { return vceqq_f32(a, a); }
     LOWBIT_LANE_OP f select(m k, f a, f b) noexcept { return vbslq_f32(k, a, b); }
+    LOWBIT_LANE_OP m none() noexcept { return vdupq_n_u32(0); }
     LOWBIT_LANE_OP m mand(m a, m b) noexcept { return vandq_u32(a, b); }
     LOWBIT_LANE_OP m mor(m a, m b) noexcept { return vorrq_u32(a, b); }
     LOWBIT_LANE_OP m mnot(m a) noexcept { return vmvnq_u32(a); }

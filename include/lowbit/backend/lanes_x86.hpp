@@ -7,8 +7,8 @@
 // The operations a lane policy V provides (f: float lanes, m: a mask of lanes):
 //   width; zero, set1, load (aligned), loadu, storeu; add, sub, mul, div, abs, neg;
 //   min, max; gt, lt, ge, le (ordered), neq (unordered), ordered; select(m, a, b) = m ? a : b;
-//   mand, mor, mnot; all, any, bits (lane i in bit i); opaque (a barrier against contraction into an
-//   FMA); nearest (the reference's nearest_int trick), nearest_small (the same for |t| <= 2^21);
+//   none (no lane), mand, mor, mnot; all, any, bits (lane i in bit i); opaque (a barrier
+//   against contraction into an FMA); nearest (the reference's nearest_int trick), nearest_small (the same for |t| <= 2^21);
 //   store_codes (cvtt + offset as bytes, 0 in the lanes of a mask).
 #pragma once
 
@@ -47,6 +47,7 @@ struct lanes16 {
     LOWBIT_LANE_OP m neq(f a, f b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ); }
     LOWBIT_LANE_OP m ordered(f a) noexcept { return _mm512_cmp_ps_mask(a, a, _CMP_ORD_Q); }
     LOWBIT_LANE_OP f select(m k, f a, f b) noexcept { return _mm512_mask_blend_ps(k, b, a); }
+    LOWBIT_LANE_OP m none() noexcept { return 0; }
     LOWBIT_LANE_OP m mand(m a, m b) noexcept { return static_cast<m>(a & b); }
     LOWBIT_LANE_OP m mor(m a, m b) noexcept { return static_cast<m>(a | b); }
     LOWBIT_LANE_OP m mnot(m a) noexcept { return static_cast<m>(~a); }
@@ -102,6 +103,7 @@ struct lanes8 {
     LOWBIT_LANE_OP m neq(f a, f b) noexcept { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
     LOWBIT_LANE_OP m ordered(f a) noexcept { return _mm256_cmp_ps(a, a, _CMP_ORD_Q); }
     LOWBIT_LANE_OP f select(m k, f a, f b) noexcept { return _mm256_blendv_ps(b, a, k); }
+    LOWBIT_LANE_OP m none() noexcept { return _mm256_setzero_ps(); }
     LOWBIT_LANE_OP m mand(m a, m b) noexcept { return _mm256_and_ps(a, b); }
     LOWBIT_LANE_OP m mor(m a, m b) noexcept { return _mm256_or_ps(a, b); }
     LOWBIT_LANE_OP m mnot(m a) noexcept { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
