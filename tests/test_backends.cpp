@@ -185,7 +185,10 @@ TEST_CASE("the float formats convert special values the same way in every backen
     const float specials[] = {0.0f, -0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
                               std::numeric_limits<float>::quiet_NaN(), std::bit_cast<float>(0x7f800001u), std::bit_cast<float>(0xffc12345u),
                               65504.0f, 65520.0f, 65519.996f, 6.1e-5f, 5.96e-8f, 2.98e-8f, 2.99e-8f, 1e-45f, 3.4e38f,
-                              std::bit_cast<float>(0x3f808000u), std::bit_cast<float>(0x3f818000u), std::bit_cast<float>(0x3f807fffu)};
+                              std::bit_cast<float>(0x3f808000u), std::bit_cast<float>(0x3f818000u), std::bit_cast<float>(0x3f807fffu),
+                              // subnormals: the largest (rounds up to the smallest normal bf16), ties, a negative one
+                              std::bit_cast<float>(0x007fffffu), std::bit_cast<float>(0x00008000u), std::bit_cast<float>(0x00018000u),
+                              std::bit_cast<float>(0x80012345u)};
     for (int rep = 0; rep < 5; ++rep)
         for (float v : specials) x.push_back(v);
     while (x.size() % 32 != 0) x.push_back(1.0f / static_cast<float>(x.size()));

@@ -13,6 +13,9 @@
 
 #include "../formats/kquants.hpp"
 
+#include <bit>
+#include <utility>
+
 namespace lowbit::x86 {
 
 /// The 32 codes (0 .. code_max) of slice `c` of a K-quant block, as bytes.
@@ -222,6 +225,114 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
                 }
             }
         }
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// K-quant dots with 512-bit vectors, 64 values (two slices) per vector.
+
+namespace x86 {
+
+/// Field F's bytes for slices 2P and 2P + 1 (values 64P .. 64P + 63) in one vector: one load
+/// where the two 32-byte rows follow each other, a broadcast where the two slices share a row
+/// (at two bit offsets), two halves otherwise.
+template <class F, int P>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m512i field_rows64(const std::uint8_t* bytes) noexcept {
+    constexpr int b0 = F::byte_of(64 * P), b1 = F::byte_of(64 * P + 32);
+    if constexpr (b1 == b0 + 32) {
+        return _mm512_loadu_si512(bytes + b0);
+    } else {
+        const __m256i first = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes + b0));
+        if constexpr (b1 == b0) return _mm512_broadcast_i64x4(first);
+        else return _mm512_inserti64x4(_mm512_castsi256_si512(first), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes + b1)), 1);
+    }
+}
+
+/// The 64 codes (0 .. code_max) of slices 2P and 2P + 1 of a K-quant block, as bytes. The high
+/// field's bits reach their place by a rotation of each dword: the field lies inside its byte
+/// at either end, so the bits that wrap in from a neighbour fall outside its mask.
+template <class K, int P>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m512i kquant_codes64(const typename K::block& b) noexcept {
+    using low = typename K::low;
+    using high = typename K::high;
+    constexpr int s0 = low::shift_of(64 * P), s1 = low::shift_of(64 * P + 32);
+    __m512i lo = field_rows64<low, P>(b.*K::policy::low_field);
+    if constexpr (s0 != s1) lo = _mm512_srlv_epi16(lo, _mm512_inserti64x4(_mm512_set1_epi16(s0), _mm256_set1_epi16(s1), 1));
+    else if constexpr (s0 != 0) lo = _mm512_srli_epi16(lo, s0);
+    lo = _mm512_and_si512(lo, _mm512_set1_epi8(static_cast<char>(low::mask)));
+    if constexpr (high::bits > 0) {
+        constexpr int r0 = (low::bits - high::shift_of(64 * P)) & 31, r1 = (low::bits - high::shift_of(64 * P + 32)) & 31;
+        __m512i hi = field_rows64<high, P>(b.*K::policy::high_field);
+        if constexpr (r0 != r1) hi = _mm512_rolv_epi32(hi, _mm512_inserti64x4(_mm512_set1_epi32(r0), _mm256_set1_epi32(r1), 1));
+        else if constexpr (r0 != 0) hi = _mm512_rol_epi32(hi, r0);
+        // lo | (hi & mask): 0xF0 | (0xCC & 0xAA)
+        lo = _mm512_ternarylogic_epi32(lo, hi, _mm512_set1_epi8(static_cast<char>(high::mask << low::bits)), 0xF8);
+    }
+    return lo;
+}
+
+/// Where the sub-block scales of slices 2P, 2P + 1 sit in a block's scale vector: each 128-bit
+/// lane (16 values) takes the scale of its sub-block.
+template <class K, int P>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m512i pair_scale_index() noexcept {
+    constexpr int j0 = 64 * P / K::sub, j1 = (64 * P + 16) / K::sub, j2 = (64 * P + 32) / K::sub, j3 = (64 * P + 48) / K::sub;
+    return _mm512_set_epi32(j3, j3, j3, j3, j2, j2, j2, j2, j1, j1, j1, j1, j0, j0, j0, j0);
+}
+
+/// The dot of a K-quant row with a q8_K row, 64 values (two slices) per vector. Per pair of
+/// slices: the codes, vpmaddubsw with the partner's bytes (codes <= 63: the pair sums cannot
+/// saturate), and vpdpwssd with each 16 values' sub-block scale, put in place by one vpermd from
+/// a vector of all the block's scales; the code offset and the mins come out of the partner's
+/// sums per 16, once per block.
+template <class K>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float kquant_dot_vnni512(const typename K::block* x, const formats::block_q8_K* y, std::int64_t n) noexcept {
+    static_assert(K::code_offset == 0 || std::has_single_bit(static_cast<unsigned>(K::code_offset)));
+    constexpr int offset_shift = K::code_offset == 0 ? 0 : std::countr_zero(static_cast<unsigned>(K::code_offset));
+    // dword j of a block's scale vector: sub-block j's scale as two int16 (from its int32)
+    const __m512i dup_word = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+    __m512 acc = _mm512_setzero_ps();
+    __m256 acc_min = _mm256_setzero_ps();
+    for (std::int64_t i = 0; i < n / 256; ++i) {
+        const typename K::block& b = x[i];
+        __m128i sc8, mn8;
+        kquant_scale_bytes<K>(b, sc8, mn8);
+        const __m512i scales = _mm512_shuffle_epi8(_mm512_cvtepi8_epi32(sc8), dup_word);
+        __m512i isum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()}; // two chains of vpdpwssd
+        [&]<int... P>(std::integer_sequence<int, P...>) LOWBIT_TARGET_AVX512VNNI {
+            ((isum[P & 1] = _mm512_dpwssd_epi32(isum[P & 1], _mm512_maddubs_epi16(kquant_codes64<K, P>(b), _mm512_loadu_si512(y[i].qs + 64 * P)),
+                                                _mm512_permutexvar_epi32(pair_scale_index<K, P>(), scales))),
+             ...);
+        }(std::make_integer_sequence<int, 4>{});
+        __m512i sum = _mm512_add_epi32(isum[0], isum[1]);
+        const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+        if constexpr (K::code_offset != 0) {
+            const __m256i offsets = _mm256_slli_epi32(_mm256_madd_epi16(bsums, per16<K>(sc8, true)), offset_shift);
+            sum = _mm512_sub_epi32(sum, _mm512_zextsi256_si512(offsets));
+        }
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(half_to_float(b.d) * y[i].d), acc);
+        if constexpr (K::affine) {
+            const __m256i msum = _mm256_madd_epi16(bsums, per16<K>(mn8, false));
+            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(half_to_float(b.dmin) * y[i].d), acc_min);
+        }
+    }
+    const __m256 halves = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+    return hsum(_mm256_sub_ps(halves, acc_min));
+}
+
+} // namespace x86
+
+// The K-quants whose sub-blocks are 16 values (q2_K, q3_K, q6_K): 512-bit vectors, each 128-bit
+// lane one sub-block.
+template <class P>
+    requires(formats::kquant_format<P>::sub == 16)
+struct kernels<formats::kquant_format<P>, backend::avx512vnni> {
+    struct K : formats::kquant_format<P> {
+        using policy = P;
+    };
+    using block = typename P::block;
+
+    LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const formats::block_q8_K* y, std::int64_t n) noexcept {
+        return x86::kquant_dot_vnni512<K>(x, y, n);
     }
 };
 
