@@ -364,9 +364,11 @@ TEST_CASE("the compile-time choice follows the target's instruction sets") {
     CHECK(std::is_same_v<quant_k, lowbit::backend::scalar> == !lowbit::backend::avx2::target_enabled);
     CHECK(std::is_same_v<deq, lowbit::backend::scalar> == !lowbit::backend::avx2::target_enabled);
     CHECK(std::is_same_v<deq, lowbit::backend::avx512> == lowbit::backend::avx512::target_enabled);
-    // q4_K's dot has a VNNI kernel (sub-blocks of 32 values), q6_K's only the avx2 one
+    // every K-quant's dot has a VNNI kernel; f16's dot skips avx512vnni, which has none for it
     using dot6 = lowbit::compile_time_backend_for<f::q6_K, lowbit::kernel_op::dot>;
-    CHECK(std::is_same_v<dot6, lowbit::backend::avx2> == lowbit::backend::avx2::target_enabled);
+    CHECK(std::is_same_v<dot6, dot>);
+    using dot_f16 = lowbit::compile_time_backend_for<f::f16, lowbit::kernel_op::dot>;
+    CHECK(std::is_same_v<dot_f16, lowbit::backend::avx512> == lowbit::backend::avx512::target_enabled);
     CHECK(std::is_same_v<dot, lowbit::backend::avx512vnni> == lowbit::backend::avx512vnni::target_enabled);
     CHECK(std::is_same_v<dot, lowbit::backend::avx2> == (lowbit::backend::avx2::target_enabled && !lowbit::backend::avx512vnni::target_enabled));
 #elif defined(LOWBIT_HAS_NEON_BACKEND)

@@ -474,13 +474,30 @@ struct kernels<F, backend::avx512vnni> {
 };
 
 // ---------------------------------------------------------------------------------------------
-// bf16 dot with vdpbf16ps: products of bf16 pairs are exact in f32 and summed in f32 (inputs that
-// are bf16 subnormals count as zero, a relative error far below the dot's own rounding).
+// bf16 with AVX512-BF16: the conversion from f32 with vcvtne2ps2bf16, and the dot with vdpbf16ps:
+// products of bf16 pairs are exact in f32 and summed in f32 (inputs that are bf16 subnormals
+// count as zero, a relative error far below the dot's own rounding).
 
 template <>
 struct kernels<formats::bf16, backend::avx512bf16> {
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512BF16 static __m512bh load(const bf16* p) noexcept {
         return (__m512bh)_mm512_loadu_si512(p);
+    }
+
+    /// f32 -> bf16, 32 values per vcvtne2ps2bf16: it rounds to nearest even and makes NaN quiet
+    /// (the high half with bit 6 set) as the scalar rule does, but reads a subnormal input as a
+    /// zero of its sign, so 32 values with a subnormal among them take the avx512 integer path.
+    LOWBIT_TARGET_AVX512BF16 static void quantize_row(const float* x, bf16* y, std::int64_t n, const float* w) noexcept {
+        constexpr int subnormal = 0x20; // vfpclassps category
+        std::int64_t i = 0;
+        for (; i + 32 <= n; i += 32) {
+            const __m512 lo = _mm512_loadu_ps(x + i), hi = _mm512_loadu_ps(x + i + 16);
+            if (_mm512_fpclass_ps_mask(lo, subnormal) | _mm512_fpclass_ps_mask(hi, subnormal)) [[unlikely]]
+                kernels<formats::bf16, backend::avx512>::quantize_row(x + i, y + i, 32, w);
+            else
+                _mm512_storeu_si512(y + i, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+        kernels<formats::bf16, backend::avx512>::quantize_row(x + i, y + i, n - i, w);
     }
     LOWBIT_TARGET_AVX512BF16 static float dot(const bf16* x, const bf16* y, std::int64_t n) noexcept {
         __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
