@@ -396,10 +396,12 @@ LOWBIT_LANES_TARGET void refined_search(int nmax, const float* x, std::int8_t* L
     transpose_codes_out<N, G>(l, flat, nmax, reinterpret_cast<std::uint8_t*>(L));
 }
 
-/// The engine of formats/kquants.hpp's quantize_row_with: groups_per_call sub-blocks per call.
+/// The engine of formats/kquants.hpp's quantize_row_with: up to groups_per_call sub-blocks per
+/// call, and at most four super-blocks (1024 values), because a row's last batch is padded to
+/// a whole one by repeating its last block, work that is thrown away.
 struct engine {
     template <int nsub>
-    static constexpr int batch = nsub >= groups_per_call ? 1 : groups_per_call / nsub;
+    static constexpr int batch = nsub >= groups_per_call ? 1 : (groups_per_call / nsub < 4 ? groups_per_call / nsub : 4);
 
     template <int N, int G>
     static void affine(int nmax, const float* x, const float* weights, std::uint8_t* L, float* scale, float* the_min,
