@@ -14,6 +14,7 @@
 #include "../formats/kquants.hpp"
 
 #include <bit>
+#include <cstddef>
 #include <utility>
 
 namespace lowbit::x86 {
@@ -53,21 +54,26 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::bl
 }
 
 /// The sub-block scales (value = code - offset, as int8) and min codes of a block, in order, in
-/// the low nsub bytes of `scales` and `mins`. The packings the formats use are unpacked with a
-/// few 32-bit operations; any other packing goes through the policy's own decoder.
+/// the low nsub bytes of `scales` and `mins` (the bytes above are unspecified). The packings the
+/// formats use are unpacked with a few vector operations; any other packing goes through the
+/// policy's own decoder.
 template <class K>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_scale_bytes(const typename K::block& b, __m128i& scales, __m128i& mins) noexcept {
     using S = typename K::scales;
     if constexpr (std::same_as<S, formats::kquant::six_bit_scale_min>) {
-        // bytes 0-3: scales 0-3 (+ top bits of scales 4-7); 4-7: mins 0-3 (+ top bits of mins 4-7);
-        // 8-11: low nibble scale, high nibble min of 4-7
-        std::uint32_t w[3];
-        std::memcpy(w, b.scales, 12);
-        const std::uint32_t sc_lo = w[0] & 0x3f3f3f3fu, mn_lo = w[1] & 0x3f3f3f3fu;
-        const std::uint32_t sc_hi = (w[2] & 0x0f0f0f0fu) | ((w[0] >> 2) & 0x30303030u);
-        const std::uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 2) & 0x30303030u);
-        scales = _mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), 0, 0);
-        mins = _mm_setr_epi32(static_cast<int>(mn_lo), static_cast<int>(mn_hi), 0, 0);
+        // dwords w0: scales 0-3 (+ top bits of scales 4-7); w1: mins 0-3 (+ top bits of mins 4-7);
+        // w2: low nibble scale, high nibble min of 4-7. All four results in one vector:
+        // [w0 & 3f, (w2 & 0f) | (w0 >> 2 & 30), w1 & 3f, (w2 >> 4 & 0f) | (w1 >> 2 & 30)] per byte.
+        // (One 16-byte load: the four bytes after the scales are the block's own codes.)
+        using B = typename K::block;
+        static_assert(offsetof(B, scales) + 16 <= sizeof(B));
+        const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const unsigned char*>(&b) + offsetof(B, scales)));
+        const __m128i low = _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
+        const __m128i top = _mm_srli_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(1, 1, 0, 0)), 2);
+        const __m128i both = _mm_or_si128(_mm_and_si128(low, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
+                                          _mm_and_si128(top, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
+        scales = both;
+        mins = _mm_unpackhi_epi64(both, both);
     } else if constexpr (std::same_as<S, formats::kquant::nibble_scale_min>) {
         const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
         scales = _mm_and_si128(raw, _mm_set1_epi8(0x0F));
@@ -103,6 +109,21 @@ template <class K>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i per16(__m128i bytes, bool is_signed) noexcept {
     if constexpr (K::sub == 32) bytes = _mm_unpacklo_epi8(bytes, bytes);
     return is_signed ? _mm256_cvtepi8_epi16(bytes) : _mm256_cvtepu8_epi16(bytes);
+}
+
+/// [d * yd, dmin * yd] of a block (dmin: affine formats), d and dmin, adjacent halves, converted
+/// together.
+template <class K>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m128 kquant_block_scales(const typename K::block& b, float yd) noexcept {
+    using B = typename K::block;
+    if constexpr (K::affine) {
+        static_assert(offsetof(B, dmin) == offsetof(B, d) + 2);
+        std::uint32_t d_dmin;
+        std::memcpy(&d_dmin, &b.d, 4);
+        return _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_dmin))), _mm_set1_ps(yd));
+    } else {
+        return _mm_set_ss(half_to_float(b.d) * yd);
+    }
 }
 
 } // namespace lowbit::x86
@@ -176,10 +197,11 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
             }
             if constexpr (K::code_offset != 0)
                 isum = _mm256_sub_epi32(isum, _mm256_mullo_epi32(_mm256_madd_epi16(bsums, sc16), _mm256_set1_epi32(K::code_offset)));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(x86::half_to_float(x[i].d) * y[i].d), acc);
+            const __m128 block_scales = x86::kquant_block_scales<K>(x[i], y[i].d);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_broadcastss_ps(block_scales), acc);
             if constexpr (K::affine) {
                 const __m256i msum = _mm256_madd_epi16(bsums, x86::per16<K>(mn8, false));
-                acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(x86::half_to_float(x[i].dmin) * y[i].d), acc_min);
+                acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(block_scales), _mm256_set1_epi32(1)), acc_min);
             }
         }
         return x86::hsum(_mm256_sub_ps(acc, acc_min));
@@ -297,11 +319,15 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float kquant_dot_vnni512(const typena
         __m128i sc8, mn8;
         kquant_scale_bytes<K>(b, sc8, mn8);
         const __m512i scales = _mm512_shuffle_epi8(_mm512_cvtepi8_epi32(sc8), dup_word);
-        __m512i isum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()}; // two chains of vpdpwssd
+        // two chains of vpdpwssd, each started by a vpmaddwd
+        __m512i isum[2];
         [&]<int... P>(std::integer_sequence<int, P...>) LOWBIT_TARGET_AVX512VNNI {
-            ((isum[P & 1] = _mm512_dpwssd_epi32(isum[P & 1], _mm512_maddubs_epi16(kquant_codes64<K, P>(b), _mm512_loadu_si512(y[i].qs + 64 * P)),
-                                                _mm512_permutexvar_epi32(pair_scale_index<K, P>(), scales))),
-             ...);
+            const auto step = [&]<int Q>(std::integral_constant<int, Q>) LOWBIT_TARGET_AVX512VNNI {
+                const __m512i products = _mm512_maddubs_epi16(kquant_codes64<K, Q>(b), _mm512_loadu_si512(y[i].qs + 64 * Q));
+                const __m512i sub_scales = _mm512_permutexvar_epi32(pair_scale_index<K, Q>(), scales);
+                isum[Q & 1] = Q < 2 ? _mm512_madd_epi16(products, sub_scales) : _mm512_dpwssd_epi32(isum[Q & 1], products, sub_scales);
+            };
+            (step(std::integral_constant<int, P>{}), ...);
         }(std::make_integer_sequence<int, 4>{});
         __m512i sum = _mm512_add_epi32(isum[0], isum[1]);
         const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
@@ -309,10 +335,11 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float kquant_dot_vnni512(const typena
             const __m256i offsets = _mm256_slli_epi32(_mm256_madd_epi16(bsums, per16<K>(sc8, true)), offset_shift);
             sum = _mm512_sub_epi32(sum, _mm512_zextsi256_si512(offsets));
         }
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(half_to_float(b.d) * y[i].d), acc);
+        const __m128 block_scales = kquant_block_scales<K>(b, y[i].d);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_broadcastss_ps(block_scales), acc);
         if constexpr (K::affine) {
             const __m256i msum = _mm256_madd_epi16(bsums, per16<K>(mn8, false));
-            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(half_to_float(b.dmin) * y[i].d), acc_min);
+            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(block_scales), _mm256_set1_epi32(1)), acc_min);
         }
     }
     const __m256 halves = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
@@ -357,17 +384,19 @@ struct kernels<formats::kquant_format<P>, backend::avx512vnni> {
             alignas(32) int scale_pairs[8];
             _mm256_store_si256(reinterpret_cast<__m256i*>(scale_pairs), x86::per16<K>(sc8, true));
             x86::through_memory(scale_pairs);
-            __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()}; // two chains of vpdpwssd
-            for (int c = 0; c < 8; ++c) {
-                const __m256i q = x86::kquant_codes<K>(x[i], c);
-                const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * c));
-                // codes <= 31: the pair sums of maddubs cannot saturate
-                isum[c & 1] = _mm256_dpwssd_epi32(isum[c & 1], _mm256_maddubs_epi16(q, a), _mm256_set1_epi32(scale_pairs[c]));
-            }
+            // codes <= 31: the pair sums of maddubs cannot saturate; two chains of vpdpwssd, each
+            // started by a vpmaddwd
+            const auto products = [&](int c) LOWBIT_TARGET_AVX512VNNI {
+                return _mm256_maddubs_epi16(x86::kquant_codes<K>(x[i], c), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * c)));
+            };
+            __m256i isum[2] = {_mm256_madd_epi16(products(0), _mm256_set1_epi32(scale_pairs[0])),
+                               _mm256_madd_epi16(products(1), _mm256_set1_epi32(scale_pairs[1]))};
+            for (int c = 2; c < 8; ++c) isum[c & 1] = _mm256_dpwssd_epi32(isum[c & 1], products(c), _mm256_set1_epi32(scale_pairs[c]));
+            const __m128 scales = x86::kquant_block_scales<K>(x[i], y[i].d);
             const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), _mm256_set1_ps(x86::half_to_float(x[i].d) * y[i].d), acc);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), _mm256_broadcastss_ps(scales), acc);
             const __m256i msum = _mm256_madd_epi16(bsums, x86::per16<K>(mn8, false));
-            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(x86::half_to_float(x[i].dmin) * y[i].d), acc_min);
+            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(scales), _mm256_set1_epi32(1)), acc_min);
         }
         return x86::hsum(_mm256_sub_ps(acc, acc_min));
     }
