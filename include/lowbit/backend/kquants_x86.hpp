@@ -293,25 +293,29 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m512i kquant_codes64(const typename
     return lo;
 }
 
-/// Where the sub-block scales of slices 2P, 2P + 1 sit in a block's scale vector: each 128-bit
-/// lane (16 values) takes the scale of its sub-block.
-template <class K, int P>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m512i pair_scale_index() noexcept {
-    constexpr int j0 = 64 * P / K::sub, j1 = (64 * P + 16) / K::sub, j2 = (64 * P + 32) / K::sub, j3 = (64 * P + 48) / K::sub;
-    return _mm512_set_epi32(j3, j3, j3, j3, j2, j2, j2, j2, j1, j1, j1, j1, j0, j0, j0, j0);
+/// Where the sub-block scales of half H of a block (values 128H .. 128H + 127) sit in its scale
+/// vector, for the words packed from the sums of slice pairs 2H and 2H + 1: in each 128-bit lane
+/// L, dwords 0-1 take the scale of values 128H + 16L, dwords 2-3 that of 128H + 64 + 16L.
+template <class K, int H>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m512i half_scale_index() noexcept {
+    constexpr auto j = [](int v) { return v / K::sub; };
+    constexpr int a0 = j(128 * H), a1 = j(128 * H + 16), a2 = j(128 * H + 32), a3 = j(128 * H + 48);
+    constexpr int b0 = j(128 * H + 64), b1 = j(128 * H + 80), b2 = j(128 * H + 96), b3 = j(128 * H + 112);
+    return _mm512_set_epi32(b3, b3, a3, a3, b2, b2, a2, a2, b1, b1, a1, a1, b0, b0, a0, a0);
 }
 
 /// The dot of a K-quant row with a q8_K row, 64 values (two slices) per vector. Per pair of
-/// slices: the codes, vpmaddubsw with the partner's bytes (codes <= 63: the pair sums cannot
-/// saturate), and vpdpwssd with each 16 values' sub-block scale, put in place by one vpermd from
-/// a vector of all the block's scales; the code offset and the mins come out of the partner's
-/// sums per 16, once per block.
+/// slices, vpdpbusd sums the products of codes and partner bytes four by four (at most
+/// 4 * 63 * 128 in magnitude, an int16); two pairs' sums packed to words meet their sub-blocks' scales in one
+/// vpmaddwd, the scales put in place by one vpermd from a vector of all the block's scales. The
+/// code offset and the mins come out of the partner's sums per 16, once per block.
 template <class K>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float kquant_dot_vnni512(const typename K::block* x, const formats::block_q8_K* y, std::int64_t n) noexcept {
     static_assert(K::code_offset == 0 || std::has_single_bit(static_cast<unsigned>(K::code_offset)));
     constexpr int offset_shift = K::code_offset == 0 ? 0 : std::countr_zero(static_cast<unsigned>(K::code_offset));
     // dword j of a block's scale vector: sub-block j's scale as two int16 (from its int32)
     const __m512i dup_word = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+    const __m512i zero = _mm512_setzero_si512();
     __m512 acc = _mm512_setzero_ps();
     __m256 acc_min = _mm256_setzero_ps();
     for (std::int64_t i = 0; i < n / 256; ++i) {
@@ -319,16 +323,15 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float kquant_dot_vnni512(const typena
         __m128i sc8, mn8;
         kquant_scale_bytes<K>(b, sc8, mn8);
         const __m512i scales = _mm512_shuffle_epi8(_mm512_cvtepi8_epi32(sc8), dup_word);
-        // two chains of vpdpwssd, each started by a vpmaddwd
         __m512i isum[2];
-        [&]<int... P>(std::integer_sequence<int, P...>) LOWBIT_TARGET_AVX512VNNI {
-            const auto step = [&]<int Q>(std::integral_constant<int, Q>) LOWBIT_TARGET_AVX512VNNI {
-                const __m512i products = _mm512_maddubs_epi16(kquant_codes64<K, Q>(b), _mm512_loadu_si512(y[i].qs + 64 * Q));
-                const __m512i sub_scales = _mm512_permutexvar_epi32(pair_scale_index<K, Q>(), scales);
-                isum[Q & 1] = Q < 2 ? _mm512_madd_epi16(products, sub_scales) : _mm512_dpwssd_epi32(isum[Q & 1], products, sub_scales);
+        [&]<int... Q>(std::integer_sequence<int, Q...>) LOWBIT_TARGET_AVX512VNNI {
+            const auto step = [&]<int H>(std::integral_constant<int, H>) LOWBIT_TARGET_AVX512VNNI {
+                const __m512i s0 = _mm512_dpbusd_epi32(zero, kquant_codes64<K, 2 * H>(b), _mm512_loadu_si512(y[i].qs + 128 * H));
+                const __m512i s1 = _mm512_dpbusd_epi32(zero, kquant_codes64<K, 2 * H + 1>(b), _mm512_loadu_si512(y[i].qs + 128 * H + 64));
+                isum[H] = _mm512_madd_epi16(_mm512_packs_epi32(s0, s1), _mm512_permutexvar_epi32(half_scale_index<K, H>(), scales));
             };
-            (step(std::integral_constant<int, P>{}), ...);
-        }(std::make_integer_sequence<int, 4>{});
+            (step(std::integral_constant<int, Q>{}), ...);
+        }(std::make_integer_sequence<int, 2>{});
         __m512i sum = _mm512_add_epi32(isum[0], isum[1]);
         const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
         if constexpr (K::code_offset != 0) {
