@@ -137,7 +137,7 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
     };
     using block = typename P::block;
 
-    /// The reference-exact quantizer, its sub-block searches 16 sub-blocks at a time.
+    /// The reference-exact quantizer, its sub-block searches up to 32 sub-blocks at a time.
     LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
         K::template quantize_row_with<x86::avx2_search_engine>(x, y, n, imatrix);
     }
@@ -215,7 +215,7 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
     };
     using block = typename P::block;
 
-    /// The reference-exact quantizer, its sub-block searches 32 sub-blocks at a time.
+    /// The reference-exact quantizer, its sub-block searches up to 64 sub-blocks at a time.
     LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
         K::template quantize_row_with<x86::avx512_search_engine>(x, y, n, imatrix);
     }
