@@ -401,7 +401,7 @@ LOWBIT_LANES_TARGET void refined_search(int nmax, const float* x, std::int8_t* L
 /// a whole one by repeating its last block, work that is thrown away.
 struct engine {
     template <int nsub>
-    static constexpr int batch = nsub >= groups_per_call ? 1 : (groups_per_call / nsub < 4 ? groups_per_call / nsub : 4);
+    static constexpr int batch = std::clamp(groups_per_call / nsub, 1, 4);
 
     template <int N, int G>
     static void affine(int nmax, const float* x, const float* weights, std::uint8_t* L, float* scale, float* the_min,

@@ -2,6 +2,7 @@
 // kquant_search_lanes.inl compiled for aarch64, bit for bit the scalar searches.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 

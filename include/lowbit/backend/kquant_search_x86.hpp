@@ -3,6 +3,7 @@
 // once per instruction set, bit for bit the scalar searches.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 

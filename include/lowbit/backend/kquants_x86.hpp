@@ -53,6 +53,26 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::bl
     if constexpr (K::affine) through_memory(ml);
 }
 
+/// The 16 bytes from a block's six-bit scale/min field on: the field's 12 and the first four
+/// bytes after it, which are still the block's own.
+template <class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m128i six_bit_scale_field(const B& b) noexcept {
+    static_assert(offsetof(B, scales) + 16 <= sizeof(B));
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const unsigned char*>(&b) + offsetof(B, scales)));
+}
+
+/// Six-bit scale/min fields, one per 128-bit lane, unpacked to the lane's eight scales followed
+/// by its eight mins. Of a field's dwords, w0 holds scales 0-3 (+ the top bits of scales 4-7),
+/// w1 mins 0-3 (+ the top bits of mins 4-7), w2 the low nibble scale and high nibble min of
+/// 4-7; per byte the result is [w0 & 3f, (w2 & 0f) | (w0 >> 2 & 30), w1 & 3f,
+/// (w2 >> 4 & 0f) | (w1 >> 2 & 30)].
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i unpack_six_bit_scale_min(__m256i w) noexcept {
+    const __m256i low = _mm256_srlv_epi32(_mm256_shuffle_epi32(w, _MM_SHUFFLE(2, 1, 2, 0)), _mm256_setr_epi32(0, 0, 0, 4, 0, 0, 0, 4));
+    const __m256i top = _mm256_srli_epi32(_mm256_shuffle_epi32(w, _MM_SHUFFLE(1, 1, 0, 0)), 2);
+    return _mm256_or_si256(_mm256_and_si256(low, _mm256_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
+                           _mm256_and_si256(top, _mm256_setr_epi32(0, 0x30303030, 0, 0x30303030, 0, 0x30303030, 0, 0x30303030)));
+}
+
 /// The sub-block scales (value = code - offset, as int8) and min codes of a block, in order, in
 /// the low nsub bytes of `scales` and `mins` (the bytes above are unspecified). The packings the
 /// formats use are unpacked with a few vector operations; any other packing goes through the
@@ -61,17 +81,7 @@ template <class K>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_scale_bytes(const typename K::block& b, __m128i& scales, __m128i& mins) noexcept {
     using S = typename K::scales;
     if constexpr (std::same_as<S, formats::kquant::six_bit_scale_min>) {
-        // dwords w0: scales 0-3 (+ top bits of scales 4-7); w1: mins 0-3 (+ top bits of mins 4-7);
-        // w2: low nibble scale, high nibble min of 4-7. All four results in one vector:
-        // [w0 & 3f, (w2 & 0f) | (w0 >> 2 & 30), w1 & 3f, (w2 >> 4 & 0f) | (w1 >> 2 & 30)] per byte.
-        // (One 16-byte load: the four bytes after the scales are the block's own codes.)
-        using B = typename K::block;
-        static_assert(offsetof(B, scales) + 16 <= sizeof(B));
-        const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const unsigned char*>(&b) + offsetof(B, scales)));
-        const __m128i low = _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
-        const __m128i top = _mm_srli_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(1, 1, 0, 0)), 2);
-        const __m128i both = _mm_or_si128(_mm_and_si128(low, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
-                                          _mm_and_si128(top, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
+        const __m128i both = _mm256_castsi256_si128(unpack_six_bit_scale_min(_mm256_castsi128_si256(six_bit_scale_field(b))));
         scales = both;
         mins = _mm_unpackhi_epi64(both, both);
     } else if constexpr (std::same_as<S, formats::kquant::nibble_scale_min>) {
@@ -360,8 +370,7 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void kquant_dot_rows_vnni256(const st
                                                                         float* out, std::int64_t n) noexcept {
     using B = typename K::block;
     static_assert(R >= 1 && R <= 4 && K::nsub == 8 && K::affine && std::same_as<typename K::scales, formats::kquant::six_bit_scale_min>);
-    static_assert(offsetof(B, scales) + 16 <= sizeof(B) && offsetof(B, dmin) == offsetof(B, d) + 2);
-    const auto bytes_at = [](const B& b, std::size_t offset) { return reinterpret_cast<const unsigned char*>(&b) + offset; };
+    static_assert(offsetof(B, dmin) == offsetof(B, d) + 2);
     // bytes k of an eight-byte group to int16 lanes 2k, 2k + 1 (the value twice): the scale
     // pairs of vpdpwssd, and (8 added) the mins per 16 values
     const __m256i twice = _mm256_setr_epi8(0, -128, 0, -128, 1, -128, 1, -128, 2, -128, 2, -128, 3, -128, 3, -128,
@@ -369,23 +378,14 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void kquant_dot_rows_vnni256(const st
     __m256 acc[R], acc_min[R];
     for (int r = 0; r < R; ++r) acc[r] = acc_min[r] = _mm256_setzero_ps();
     for (std::int64_t i = 0; i < n / 256; ++i) {
-        // per 128-bit lane, dwords w0: scales 0-3 (+ top bits of scales 4-7), w1: mins 0-3 (+ top
-        // bits of mins 4-7), w2: low nibble scale, high nibble min of 4-7 (and four bytes of
-        // codes), unpacked to [w0 & 3f, (w2 & 0f) | (w0 >> 2 & 30), w1 & 3f, (w2 >> 4 & 0f) |
-        // (w1 >> 2 & 30)] per byte: row r's eight scales, then its eight mins, in lane r % 2 of
-        // unpacked[r / 2]. (256-bit vectors: a 512-bit operation among this 256-bit code would
-        // take a third of its vector ports while it runs.)
-        const auto scale_bytes = [&](int r) LOWBIT_TARGET_AVX512VNNI {
-            return _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes_at(row[r][i], offsetof(B, scales))));
-        };
+        // row r's eight scales, then its eight mins, in lane r % 2 of unpacked[r / 2] (256-bit
+        // vectors: a 512-bit operation among this 256-bit code would take a third of its vector
+        // ports while it runs)
         __m256i unpacked[(R + 1) / 2];
         for (int h = 0; h < (R + 1) / 2; ++h) {
-            __m256i w = _mm256_castsi128_si256(scale_bytes(2 * h));
-            if (2 * h + 1 < R) w = _mm256_inserti128_si256(w, scale_bytes(2 * h + 1), 1);
-            const __m256i low = _mm256_srlv_epi32(_mm256_shuffle_epi32(w, _MM_SHUFFLE(2, 1, 2, 0)), _mm256_setr_epi32(0, 0, 0, 4, 0, 0, 0, 4));
-            const __m256i top = _mm256_srli_epi32(_mm256_shuffle_epi32(w, _MM_SHUFFLE(1, 1, 0, 0)), 2);
-            unpacked[h] = _mm256_or_si256(_mm256_and_si256(low, _mm256_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
-                                          _mm256_and_si256(top, _mm256_setr_epi32(0, 0x30303030, 0, 0x30303030, 0, 0x30303030, 0, 0x30303030)));
+            __m256i w = _mm256_castsi128_si256(six_bit_scale_field(row[2 * h][i]));
+            if (2 * h + 1 < R) w = _mm256_inserti128_si256(w, six_bit_scale_field(row[2 * h + 1][i]), 1);
+            unpacked[h] = unpack_six_bit_scale_min(w);
         }
         // d and dmin of each row (adjacent halves) as one dword, gathered by inserts (a vector load
         // of four dword stores would stall store forwarding)
