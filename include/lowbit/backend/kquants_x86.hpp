@@ -275,8 +275,8 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m512i field_rows64(const std::uint8
         return _mm512_loadu_si512(bytes + b0);
     } else {
         const __m256i first = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes + b0));
-        if constexpr (b1 == b0) return _mm512_broadcast_i64x4(first);
-        else return _mm512_inserti64x4(_mm512_castsi256_si512(first), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes + b1)), 1);
+        if constexpr (b1 == b0) return _mm512_maskz_broadcast_i64x4(0xFF, first);
+        else return _mm512_maskz_inserti64x4(0xFF, _mm512_castsi256_si512(first), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes + b1)), 1);
     }
 }
 
@@ -289,14 +289,14 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m512i kquant_codes64(const typename
     using high = typename K::high;
     constexpr int s0 = low::shift_of(64 * P), s1 = low::shift_of(64 * P + 32);
     __m512i lo = field_rows64<low, P>(b.*K::policy::low_field);
-    if constexpr (s0 != s1) lo = _mm512_srlv_epi16(lo, _mm512_inserti64x4(_mm512_set1_epi16(s0), _mm256_set1_epi16(s1), 1));
+    if constexpr (s0 != s1) lo = _mm512_srlv_epi16(lo, _mm512_maskz_inserti64x4(0xFF, _mm512_set1_epi16(s0), _mm256_set1_epi16(s1), 1));
     else if constexpr (s0 != 0) lo = _mm512_srli_epi16(lo, s0);
     lo = _mm512_and_si512(lo, _mm512_set1_epi8(static_cast<char>(low::mask)));
     if constexpr (high::bits > 0) {
         constexpr int r0 = (low::bits - high::shift_of(64 * P)) & 31, r1 = (low::bits - high::shift_of(64 * P + 32)) & 31;
         __m512i hi = field_rows64<high, P>(b.*K::policy::high_field);
-        if constexpr (r0 != r1) hi = _mm512_rolv_epi32(hi, _mm512_inserti64x4(_mm512_set1_epi32(r0), _mm256_set1_epi32(r1), 1));
-        else if constexpr (r0 != 0) hi = _mm512_rol_epi32(hi, r0);
+        if constexpr (r0 != r1) hi = _mm512_maskz_rolv_epi32(all16, hi, _mm512_maskz_inserti64x4(0xFF, _mm512_set1_epi32(r0), _mm256_set1_epi32(r1), 1));
+        else if constexpr (r0 != 0) hi = _mm512_maskz_rol_epi32(all16, hi, r0);
         // lo | (hi & mask): 0xF0 | (0xCC & 0xAA)
         lo = _mm512_ternarylogic_epi32(lo, hi, _mm512_set1_epi8(static_cast<char>(high::mask << low::bits)), 0xF8);
     }
@@ -324,7 +324,7 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float kquant_dot_vnni512(const typena
     static_assert(K::code_offset == 0 || std::has_single_bit(static_cast<unsigned>(K::code_offset)));
     constexpr int offset_shift = K::code_offset == 0 ? 0 : std::countr_zero(static_cast<unsigned>(K::code_offset));
     // dword j of a block's scale vector: sub-block j's scale as two int16 (from its int32)
-    const __m512i dup_word = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+    const __m512i dup_word = _mm512_maskz_broadcast_i32x4(all16, _mm_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
     const __m512i zero = _mm512_setzero_si512();
     __m512 acc = _mm512_setzero_ps();
     __m256 acc_min = _mm256_setzero_ps();
@@ -332,13 +332,13 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float kquant_dot_vnni512(const typena
         const typename K::block& b = x[i];
         __m128i sc8, mn8;
         kquant_scale_bytes<K>(b, sc8, mn8);
-        const __m512i scales = _mm512_shuffle_epi8(_mm512_cvtepi8_epi32(sc8), dup_word);
+        const __m512i scales = _mm512_shuffle_epi8(_mm512_maskz_cvtepi8_epi32(all16, sc8), dup_word);
         __m512i isum[2];
         [&]<int... Q>(std::integer_sequence<int, Q...>) LOWBIT_TARGET_AVX512VNNI {
             const auto step = [&]<int H>(std::integral_constant<int, H>) LOWBIT_TARGET_AVX512VNNI {
                 const __m512i s0 = _mm512_dpbusd_epi32(zero, kquant_codes64<K, 2 * H>(b), _mm512_loadu_si512(y[i].qs + 128 * H));
                 const __m512i s1 = _mm512_dpbusd_epi32(zero, kquant_codes64<K, 2 * H + 1>(b), _mm512_loadu_si512(y[i].qs + 128 * H + 64));
-                isum[H] = _mm512_madd_epi16(_mm512_packs_epi32(s0, s1), _mm512_permutexvar_epi32(half_scale_index<K, H>(), scales));
+                isum[H] = _mm512_madd_epi16(_mm512_packs_epi32(s0, s1), _mm512_maskz_permutexvar_epi32(all16, half_scale_index<K, H>(), scales));
             };
             (step(std::integral_constant<int, Q>{}), ...);
         }(std::make_integer_sequence<int, 2>{});
@@ -346,16 +346,16 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float kquant_dot_vnni512(const typena
         const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
         if constexpr (K::code_offset != 0) {
             const __m256i offsets = _mm256_slli_epi32(_mm256_madd_epi16(bsums, per16<K>(sc8, true)), offset_shift);
-            sum = _mm512_sub_epi32(sum, _mm512_zextsi256_si512(offsets));
+            sum = _mm512_sub_epi32(sum, _mm512_maskz_inserti64x4(0xFF, _mm512_setzero_si512(), offsets, 0));
         }
         const __m128 block_scales = kquant_block_scales<K>(b, y[i].d);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_broadcastss_ps(block_scales), acc);
+        acc = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(all16, sum), _mm512_maskz_broadcastss_ps(all16, block_scales), acc);
         if constexpr (K::affine) {
             const __m256i msum = _mm256_madd_epi16(bsums, per16<K>(mn8, false));
             acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(block_scales), _mm256_set1_epi32(1)), acc_min);
         }
     }
-    const __m256 halves = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+    const __m256 halves = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, acc, 0), _mm512_maskz_extractf32x8_ps(0xFF, acc, 1));
     return hsum(_mm256_sub_ps(halves, acc_min));
 }
 
