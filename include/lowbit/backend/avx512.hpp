@@ -41,18 +41,16 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store16(float* y, __m512 v) noexcept
     else _mm512_storeu_ps(y, v);
 }
 
-/// Sixteen uint8 -> sixteen floats.
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 u8_to_ps16(__m128i sixteen_bytes) noexcept {
-    return _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepu8_epi32(all16, sixteen_bytes));
+/// Sixteen bytes from memory, each widened to a dword (zero-extended).
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512i widen_bytes16(const std::uint8_t* sixteen) noexcept {
+    return _mm512_maskz_cvtepu8_epi32(all16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sixteen)));
 }
 
-/// Stores d*q [+ m] for 32 codes q (the offset already removed), the last 16 as d_hi*q; signed
-/// bytes, or unsigned ones in the last 16 when UnsignedHigh.
-template <bool Affine, bool Stream = false, bool UnsignedHigh = false>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store_block_avx512(__m256i q, __m512 d, __m512 d_hi, __m512 m, float* y) noexcept {
-    const __m128i high = _mm256_extracti128_si256(q, 1);
+/// Stores d*q [+ m] for 32 codes q (the offset already removed, as signed bytes).
+template <bool Affine, bool Stream = false>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store_block_avx512(__m256i q, __m512 d, __m512 m, float* y) noexcept {
     __m512 lo = _mm512_mul_ps(i8_to_ps16(_mm256_castsi256_si128(q)), d);
-    __m512 hi = _mm512_mul_ps(UnsignedHigh ? u8_to_ps16(high) : i8_to_ps16(high), d_hi);
+    __m512 hi = _mm512_mul_ps(i8_to_ps16(_mm256_extracti128_si256(q, 1)), d);
     if constexpr (Affine) {
         lo = _mm512_add_ps(opaque(lo), m);
         hi = _mm512_add_ps(opaque(hi), m);
@@ -101,16 +99,33 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
     using block = typename F::block;
 
     template <bool Stream>
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_block(const block& x, __m512 d, __m512 d16, __m512 m, float* y) noexcept {
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_block(const block& x, __m512 d, __m512 m, float* y) noexcept {
+        // The 16 or 32 values a code stands for, computed once with the scalar path's operations
+        // ((code - offset) * d [+ m]); vpermps / vpermt2ps pick them by the low four / five bits
+        // of each dword. A byte widened to a dword indexes its low nibble as it is and its high
+        // nibble shifted right by four; the fifth bits are masks.
+        constexpr float o = static_cast<float>(F::offset);
+        const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        const auto values = [&](float first) LOWBIT_TARGET_AVX512 {
+            const __m512 v = _mm512_mul_ps(_mm512_add_ps(iota, _mm512_set1_ps(first)), d); // (the sums are constants)
+            if constexpr (Affine) return _mm512_add_ps(x86::opaque(v), m);
+            else return v;
+        };
+        const __m512i codes = x86::widen_bytes16(x.qs), high_nibbles = _mm512_maskz_srli_epi32(x86::all16, codes, 4);
         if constexpr (Bits == 4) {
-            // The high nibbles stay in place: 16 * code, times d / 16 (exact: a power of two).
-            // 16 * (code - 8) fits a signed byte; the codes of q4_1 (no offset) are read as unsigned.
-            __m256i q = x86::nibbles_in_place(x.qs);
-            if constexpr (!Affine)
-                q = _mm256_sub_epi8(q, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(16 * F::offset)), _mm_set1_epi8(static_cast<char>(F::offset))));
-            x86::store_block_avx512<Affine, Stream, Affine>(q, d, d16, m, y);
+            const __m512 table = values(-o);
+            x86::store16<Stream>(y, _mm512_maskz_permutexvar_ps(x86::all16, codes, table));
+            x86::store16<Stream>(y + 16, _mm512_maskz_permutexvar_ps(x86::all16, high_nibbles, table));
         } else {
-            x86::store_block_avx512<Affine, Stream>(x86::legacy_values_avx512<Bits, Affine>(x), d, d, m, y);
+            const __m512 table = values(-o), table_hi = values(16 - o);
+            std::uint16_t fifth_lo, fifth_hi; // value l's fifth bit is bit l of qh: masks of the two halves
+            std::memcpy(&fifth_lo, x.qh, 2);
+            std::memcpy(&fifth_hi, x.qh + 2, 2);
+            // low nibbles (bit 4 is another code's): from the second table where the bit is set;
+            // high nibbles: the bit set in the index
+            x86::store16<Stream>(y, _mm512_mask_permutexvar_ps(_mm512_maskz_permutexvar_ps(x86::all16, codes, table), fifth_lo, codes, table_hi));
+            const __m512i index_hi = _mm512_mask_or_epi32(high_nibbles, fifth_hi, high_nibbles, _mm512_set1_epi32(0x10));
+            x86::store16<Stream>(y + 16, _mm512_permutex2var_ps(table, index_hi, table_hi));
         }
     }
 
@@ -128,20 +143,14 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
         for (; i + 8 <= nb; i += 8) {
-            alignas(32) float d[8], d16[8] = {}, m[8] = {}; // d16 = d / 16, for 4-bit codes (see dequantize_block)
+            alignas(32) float d[8], m[8] = {};
             x86::block_scales8<Affine>(x + i, d, m);
-            if constexpr (Bits == 4) {
-                _mm256_store_ps(d16, _mm256_mul_ps(_mm256_load_ps(d), _mm256_set1_ps(1.0f / 16.0f)));
-                x86::through_memory(d16);
-            }
-            for (int k = 0; k < 8; ++k)
-                dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(d16[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
+            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
         }
         for (; i < nb; ++i) {
             float m = 0.0f;
             if constexpr (Affine) m = x86::half_to_float(x[i].m);
-            const float d = x86::half_to_float(x[i].d);
-            dequantize_block<Stream>(x[i], _mm512_set1_ps(d), _mm512_set1_ps(d / 16.0f), _mm512_set1_ps(m), y + 32 * i);
+            dequantize_block<Stream>(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), _mm512_set1_ps(m), y + 32 * i);
         }
     }
 };

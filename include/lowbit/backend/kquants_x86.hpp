@@ -53,6 +53,13 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::bl
     if constexpr (K::affine) through_memory(ml);
 }
 
+/// The sub-block scales d*(sc - offset) of an affine format with eight sub-blocks, then its mins
+/// dmin*mn, as the scalar path rounds them, computed in one vector (left in memory for broadcast
+/// loads).
+template <class K>
+    requires(K::nsub == 8 && K::affine)
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void kquant_sub_scales16(const typename K::block& b, float (&dl_ml)[16]) noexcept;
+
 /// The 16 bytes from a block's six-bit scale/min field on: the field's 12 and the first four
 /// bytes after it, which are still the block's own.
 template <class B>
@@ -134,6 +141,18 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m128 kquant_block_scales(const typename K
     } else {
         return _mm_set_ss(half_to_float(b.d) * yd);
     }
+}
+
+template <class K>
+    requires(K::nsub == 8 && K::affine)
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void kquant_sub_scales16(const typename K::block& b, float (&dl_ml)[16]) noexcept {
+    __m128i scales, mins;
+    kquant_scale_bytes<K>(b, scales, mins);
+    const __m512 codes = _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepi8_epi32(all16, _mm_unpacklo_epi64(scales, mins)));
+    const __m128 d_dmin = kquant_block_scales<K>(b, 1.0f); // times 1: exact
+    const __m512 factor = _mm512_maskz_permutexvar_ps(all16, _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_zextps128_ps512(d_dmin));
+    _mm512_store_ps(dl_ml, _mm512_mul_ps(factor, codes));
+    through_memory(dl_ml);
 }
 
 } // namespace lowbit::x86
@@ -239,8 +258,57 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
         }
     }
 
+    /// Four- and five-bit codes in sub-blocks of 32 (q4_K, q5_K): a sub-block's 16 or 32
+    /// possible values are computed once, with the scalar path's operations (dl * code, rounded,
+    /// minus ml), and its codes pick them with vpermps / vpermt2ps, which read the low four / five
+    /// bits of each dword. A byte widened to a dword serves as the index of its low nibble as it
+    /// is and, shifted right by four, of its high one; a fifth bit is rotated to bit 4 and put in
+    /// by one ternlog.
+    static constexpr bool value_table = K::sub == 32 && K::affine && K::low::bits == 4 && K::high::bits <= 1;
+
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
+        if constexpr (value_table) {
+            using low = typename K::low;
+            using high = typename K::high;
+            const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            for (std::int64_t i = 0; i < n / 256; ++i) {
+                alignas(64) float dl_ml[2 * K::nsub];
+                x86::kquant_sub_scales16<K>(x[i], dl_ml);
+                float* out = y + 256 * i;
+                // a row of code bytes is widened once for the sub-blocks that share it (the stores
+                // to y might alias the block: the compiler would widen it again for each)
+                __m512i low_row[2], high_row[2];
+                [&]<int... J>(std::integer_sequence<int, J...>) LOWBIT_TARGET_AVX512 {
+                    const auto sub_block = [&]<int S>(std::integral_constant<int, S>) LOWBIT_TARGET_AVX512 {
+                        constexpr int low_shift = low::shift_of(32 * S);
+                        if constexpr (S == 0 || low::byte_of(32 * S) != low::byte_of(32 * S - 32))
+                            for (int h = 0; h < 2; ++h) low_row[h] = x86::widen_bytes16(x[i].*K::policy::low_field + low::byte_of(32 * S) + 16 * h);
+                        if constexpr (high::bits > 0) {
+                            if constexpr (S == 0 || high::byte_of(32 * S) != high::byte_of(32 * S - 32))
+                                for (int h = 0; h < 2; ++h) high_row[h] = x86::widen_bytes16(x[i].*K::policy::high_field + high::byte_of(32 * S) + 16 * h);
+                        }
+                        const __m512 dl = _mm512_set1_ps(dl_ml[S]), ml = _mm512_set1_ps(dl_ml[K::nsub + S]);
+                        const __m512 table = _mm512_sub_ps(x86::opaque(_mm512_mul_ps(dl, iota)), ml);
+                        [[maybe_unused]] __m512 table_hi;
+                        if constexpr (high::bits > 0) table_hi = _mm512_sub_ps(x86::opaque(_mm512_mul_ps(dl, _mm512_add_ps(iota, _mm512_set1_ps(16.0f)))), ml);
+                        for (int h = 0; h < 2; ++h) {
+                            __m512i idx = low_row[h];
+                            if constexpr (low_shift != 0) idx = _mm512_maskz_srli_epi32(x86::all16, idx, low_shift);
+                            if constexpr (high::bits == 0) {
+                                x86::store16<Stream>(out + 32 * S + 16 * h, _mm512_maskz_permutexvar_ps(x86::all16, idx, table));
+                            } else {
+                                const __m512i fifth = _mm512_maskz_rol_epi32(x86::all16, high_row[h], (4 - high::shift_of(32 * S)) & 31);
+                                idx = _mm512_ternarylogic_epi32(idx, fifth, _mm512_set1_epi32(0x10), 0xD8); // bit 4 from fifth, the rest from idx
+                                x86::store16<Stream>(out + 32 * S + 16 * h, _mm512_permutex2var_ps(table, idx, table_hi));
+                            }
+                        }
+                    };
+                    (sub_block(std::integral_constant<int, J>{}), ...);
+                }(std::make_integer_sequence<int, K::nsub>{});
+            }
+            return;
+        }
         for (std::int64_t i = 0; i < n / 256; ++i) {
             float dl[K::nsub], ml[K::nsub];
             x86::kquant_sub_scales<K>(x[i], dl, ml);
