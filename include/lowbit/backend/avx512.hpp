@@ -46,19 +46,7 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512i widen_bytes16(const std::uint8_t*
     return _mm512_maskz_cvtepu8_epi32(all16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sixteen)));
 }
 
-/// Stores d*q [+ m] for 32 codes q (the offset already removed, as signed bytes).
-template <bool Affine, bool Stream = false>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store_block_avx512(__m256i q, __m512 d, __m512 m, float* y) noexcept {
-    __m512 lo = _mm512_mul_ps(i8_to_ps16(_mm256_castsi256_si128(q)), d);
-    __m512 hi = _mm512_mul_ps(i8_to_ps16(_mm256_extracti128_si256(q, 1)), d);
-    if constexpr (Affine) {
-        lo = _mm512_add_ps(opaque(lo), m);
-        hi = _mm512_add_ps(opaque(hi), m);
-    }
-    store16<Stream>(y, lo);
-    store16<Stream>(y + 16, hi);
-}
-
+/// The 32 codes of a legacy block as unsigned bytes (for the VNNI dots).
 template <int Bits, bool Affine>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i legacy_codes_avx512(const typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
     __m256i q = unpack_nibbles(b.qs);
@@ -68,25 +56,6 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i legacy_codes_avx512(const typenam
         q = _mm256_mask_add_epi8(q, static_cast<__mmask32>(qh), q, _mm256_set1_epi8(0x10));
     }
     return q;
-}
-
-/// The codes minus the format's offset (signed bytes). For q5_0 the fifth bit and the offset of
-/// 16 are one masked subtract: nibble - 16 where the bit is clear, the nibble where it is set.
-/// (Byte masks exist for add and subtract, not for the logic operations.)
-template <int Bits, bool Affine>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i legacy_values_avx512(const typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
-    constexpr int offset = formats::legacy_format<Bits, Affine>::offset;
-    if constexpr (Bits == 5 && !Affine) {
-        static_assert(offset == 16);
-        const __m256i nibbles = unpack_nibbles(b.qs);
-        std::uint32_t qh;
-        std::memcpy(&qh, b.qh, 4);
-        return _mm256_mask_sub_epi8(nibbles, static_cast<__mmask32>(~qh), nibbles, _mm256_set1_epi8(16));
-    } else if constexpr (offset != 0) {
-        return _mm256_sub_epi8(legacy_codes_avx512<Bits, Affine>(b), _mm256_set1_epi8(static_cast<char>(offset)));
-    } else {
-        return legacy_codes_avx512<Bits, Affine>(b);
-    }
 }
 
 } // namespace lowbit::x86

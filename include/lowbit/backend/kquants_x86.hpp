@@ -53,13 +53,6 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::bl
     if constexpr (K::affine) through_memory(ml);
 }
 
-/// The sub-block scales d*(sc - offset) of an affine format with eight sub-blocks, then its mins
-/// dmin*mn, as the scalar path rounds them, computed in one vector (left in memory for broadcast
-/// loads).
-template <class K>
-    requires(K::nsub == 8 && K::affine)
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void kquant_sub_scales16(const typename K::block& b, float (&dl_ml)[16]) noexcept;
-
 /// The 16 bytes from a block's six-bit scale/min field on: the field's 12 and the first four
 /// bytes after it, which are still the block's own.
 template <class B>
@@ -143,6 +136,9 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m128 kquant_block_scales(const typename K
     }
 }
 
+/// The sub-block scales d*(sc - offset) of an affine format with eight sub-blocks, then its mins
+/// dmin*mn, as the scalar path rounds them, computed in one vector (left in memory for broadcast
+/// loads).
 template <class K>
     requires(K::nsub == 8 && K::affine)
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void kquant_sub_scales16(const typename K::block& b, float (&dl_ml)[16]) noexcept {
