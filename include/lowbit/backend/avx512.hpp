@@ -77,7 +77,7 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
         // or or per 16 values, measured 10-25% slower on Sapphire Rapids.)
         constexpr float o = static_cast<float>(F::offset);
         const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        const auto values = [&](float first) LOWBIT_TARGET_AVX512 {
+        const auto values = [&](float first) LOWBIT_TARGET_AVX512 LOWBIT_LAMBDA_INLINE {
             const __m512 v = _mm512_mul_ps(_mm512_add_ps(iota, _mm512_set1_ps(first)), d); // (the sums are constants)
             if constexpr (Affine) return _mm512_add_ps(x86::opaque(v), m);
             else return v;
@@ -333,7 +333,7 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void legacy_dot_rows_vnni(const std::
     __m256 acc[R][2], mins[R];
     float tail_mins[R] = {};
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = mins[r] = _mm256_setzero_ps();
-    const auto partner_base = [&](const __m256i qy) LOWBIT_TARGET_AVX512VNNI {
+    const auto partner_base = [&](const __m256i qy) LOWBIT_TARGET_AVX512VNNI LOWBIT_LAMBDA_INLINE {
         if constexpr (offset == 0) return zero;
         else {
             const __m256i offsets = _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(offset << high_shift)), _mm_set1_epi8(static_cast<char>(offset)));

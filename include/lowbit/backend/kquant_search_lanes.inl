@@ -108,8 +108,8 @@ LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* we
     alignas(64) float xs[N][G], ws[N][G];
     transpose_in<N, G>(x, xs);
     transpose_in<N, G>(weights, ws);
-    auto X = [&](int i, int s) LOWBIT_LANES_TARGET { return V::load(&xs[i][W * s]); };
-    auto Wt = [&](int i, int s) LOWBIT_LANES_TARGET { return V::load(&ws[i][W * s]); };
+    auto X = [&](int i, int s) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return V::load(&xs[i][W * s]); };
+    auto Wt = [&](int i, int s) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return V::load(&ws[i][W * s]); };
     const vf zero = V::zero(), one = V::set1(1.0f), top = V::set1(static_cast<float>(nmax));
 
     vf mn[S], mx[S], lowest[S], sum_w[S], sum_x[S], first_min[S];
@@ -137,25 +137,25 @@ LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* we
     }
     // max - min with the current min (the reference's, which each accepted candidate moves); flat
     // groups are answered at the end and compute on a harmless range of 1 meanwhile
-    auto range = [&](int s) LOWBIT_LANES_TARGET { return V::select(flat[s], one, V::sub(mx[s], mn[s])); };
+    auto range = [&](int s) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return V::select(flat[s], one, V::sub(mx[s], mn[s])); };
 
     // The loops below run value by value with the sets innermost, so that the sets' chains of
     // additions (each in the scalar order) interleave.
     vf lf[N][S];
     // lf = clamp(nearest(iscale * (x - min)), 0, nmax), for every value of every set
-    auto codes = [&](int i, int s, vf iscale, vf min) LOWBIT_LANES_TARGET {
+    auto codes = [&](int i, int s, vf iscale, vf min) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
         const vf r = V::nearest(V::mul(iscale, V::sub(X(i, s), min)));
         return lf[i][s] = V::min(V::max(r, zero), top);
     };
     // The same codes where iscale * (x - min) is known to lie within ±2^21 for every x of the
     // set: clamped first, then rounded in two operations.
-    auto codes_small = [&](int i, int s, vf iscale, vf min) LOWBIT_LANES_TARGET {
+    auto codes_small = [&](int i, int s, vf iscale, vf min) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
         const vf t = V::min(V::max(V::mul(iscale, V::sub(X(i, s), min)), zero), top);
         return lf[i][s] = V::nearest_small(t);
     };
     // Whether every t of this candidate is within ±2^21: x - min and the product are monotonic
     // in x and iscale > 0, so the extremes of x bound them (a NaN or an infinity fails the test).
-    auto small = [&](const vf (&iscale)[S]) LOWBIT_LANES_TARGET {
+    auto small = [&](const vf (&iscale)[S]) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
         bool ok = no_nan;
         for (int s = 0; s < S; ++s) {
             const vf lo_t = V::mul(iscale[s], V::sub(lowest[s], mn[s]));
@@ -165,7 +165,7 @@ LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* we
         return ok;
     };
     // Σ w * (scale*L + min - x)^2 (or |.| with Mad) in order
-    auto errors_as = [&]<bool Mad>(const vf (&scale)[S], const vf (&min)[S], vf (&err)[S]) LOWBIT_LANES_TARGET {
+    auto errors_as = [&]<bool Mad>(const vf (&scale)[S], const vf (&min)[S], vf (&err)[S]) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
         for (int s = 0; s < S; ++s) err[s] = zero;
         for (int i = 0; i < N; ++i)
             for (int s = 0; s < S; ++s) {
@@ -174,7 +174,7 @@ LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* we
                 err[s] = V::add(err[s], V::opaque(e));
             }
     };
-    auto errors = [&](const vf (&scale)[S], const vf (&min)[S], vf (&err)[S]) LOWBIT_LANES_TARGET {
+    auto errors = [&](const vf (&scale)[S], const vf (&min)[S], vf (&err)[S]) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
         if (use_mad) errors_as.template operator()<true>(scale, min, err);
         else errors_as.template operator()<false>(scale, min, err);
     };
@@ -196,7 +196,7 @@ LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* we
             iscale[s] = V::div(V::set1(numerator), range(s));
             sum_l[s] = sum_l2[s] = sum_xl[s] = zero;
         }
-        auto code_sums = [&]<bool Small>() LOWBIT_LANES_TARGET {
+        auto code_sums = [&]<bool Small>() LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
             for (int i = 0; i < N; ++i)
                 for (int s = 0; s < S; ++s) {
                     const vf l = Small ? codes_small(i, s, iscale[s], mn[s]) : codes(i, s, iscale[s], mn[s]);
@@ -265,8 +265,8 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
                 const vf v = V::load(&xs[i][W * s]);
                 V::storeu(&ws[i][W * s], V::mul(v, v));
             }
-    auto X = [&](int i, int s) LOWBIT_LANES_TARGET { return V::load(&xs[i][W * s]); };
-    auto Wt = [&](int i, int s) LOWBIT_LANES_TARGET { return V::load(&ws[i][W * s]); };
+    auto X = [&](int i, int s) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return V::load(&xs[i][W * s]); };
+    auto Wt = [&](int i, int s) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return V::load(&ws[i][W * s]); };
     const vf zero = V::zero(), one = V::set1(1.0f);
     const vf lo = V::set1(static_cast<float>(-nmax)), hi = V::set1(static_cast<float>(nmax - 1));
 
@@ -274,7 +274,7 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
     vm flat[S];
     bool finite = true;
     for (int s = 0; s < S; ++s) {
-        max[s] = signed_max(N, [&](int i) LOWBIT_LANES_TARGET { return X(i, s); }, flat[s]);
+        max[s] = signed_max(N, [&](int i) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return X(i, s); }, flat[s]);
         for (int i = 0; i < N; ++i) {
             wx[i][s] = V::mul(Wt(i, s), X(i, s));
             finite &= V::all(V::lt(V::abs(X(i, s)), V::set1(std::numeric_limits<float>::infinity())));
@@ -284,12 +284,12 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
     // With finite values |iscale * x| <= nmax + 1 (max is the value of largest magnitude), so the
     // codes can be clamped first and rounded in two operations; otherwise the reference's rounding
     // of whatever the product is.
-    auto code = [&]<bool Finite>(int i, int s, vf iscale) LOWBIT_LANES_TARGET {
+    auto code = [&]<bool Finite>(int i, int s, vf iscale) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
         if constexpr (Finite) return V::nearest_small(V::min(V::max(V::mul(iscale, X(i, s)), lo), hi));
         else return V::min(V::max(V::nearest(V::mul(iscale, X(i, s))), lo), hi);
     };
     // Σ wx * L and Σ w * L * L in order, every set at once (the sets' chains interleave)
-    auto sums_as = [&]<bool Finite>(const vf (&iscale)[S], vf (&sumlx)[S], vf (&suml2)[S]) LOWBIT_LANES_TARGET {
+    auto sums_as = [&]<bool Finite>(const vf (&iscale)[S], vf (&sumlx)[S], vf (&suml2)[S]) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
         for (int s = 0; s < S; ++s) sumlx[s] = suml2[s] = zero;
         for (int i = 0; i < N; ++i)
             for (int s = 0; s < S; ++s) {
@@ -298,7 +298,7 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
                 suml2[s] = V::add(suml2[s], V::opaque(V::mul(V::mul(Wt(i, s), l), l)));
             }
     };
-    auto sums = [&](const vf (&iscale)[S], vf (&sumlx)[S], vf (&suml2)[S]) LOWBIT_LANES_TARGET {
+    auto sums = [&](const vf (&iscale)[S], vf (&sumlx)[S], vf (&suml2)[S]) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
         if (finite) sums_as.template operator()<true>(iscale, sumlx, suml2);
         else sums_as.template operator()<false>(iscale, sumlx, suml2);
     };
@@ -345,7 +345,7 @@ LOWBIT_LANES_TARGET void refined_search(int nmax, const float* x, std::int8_t* L
     vm flat[S], active[S];
     for (int s = 0; s < S; ++s) {
         for (int i = 0; i < N; ++i) X[i][s] = V::load(&xs[i][W * s]);
-        const vf max = signed_max(N, [&](int i) LOWBIT_LANES_TARGET { return X[i][s]; }, flat[s]);
+        const vf max = signed_max(N, [&](int i) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return X[i][s]; }, flat[s]);
         active[s] = V::mnot(flat[s]);
         const vf iscale = V::div(lo, max);
         sumlx[s] = suml2[s] = zero;

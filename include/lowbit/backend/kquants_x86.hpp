@@ -136,19 +136,23 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m128 kquant_block_scales(const typename K
     }
 }
 
-/// The sub-block scales d*(sc - offset) of an affine format with eight sub-blocks, then its mins
-/// dmin*mn, as the scalar path rounds them, computed in one vector (left in memory for broadcast
-/// loads).
+/// Per sub-block: the float scale d*(sc - offset) and (affine formats) min dmin*mn, with the
+/// scalar path's roundings, computed in vectors (left in memory for broadcast loads; entries
+/// from nsub on are unspecified).
 template <class K>
-    requires(K::nsub == 8 && K::affine)
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void kquant_sub_scales16(const typename K::block& b, float (&dl_ml)[16]) noexcept {
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void kquant_sub_scales_avx512(const typename K::block& b, float (&dl)[16], float (&ml)[16]) noexcept {
+    static_assert(K::nsub <= 16);
     __m128i scales, mins;
     kquant_scale_bytes<K>(b, scales, mins);
-    const __m512 codes = _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepi8_epi32(all16, _mm_unpacklo_epi64(scales, mins)));
     const __m128 d_dmin = kquant_block_scales<K>(b, 1.0f); // times 1: exact
-    const __m512 factor = _mm512_maskz_permutexvar_ps(all16, _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_zextps128_ps512(d_dmin));
-    _mm512_store_ps(dl_ml, _mm512_mul_ps(factor, codes));
-    through_memory(dl_ml);
+    const __m512 d = _mm512_maskz_broadcastss_ps(all16, d_dmin);
+    _mm512_store_ps(dl, _mm512_mul_ps(d, _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepi8_epi32(all16, scales))));
+    through_memory(dl);
+    if constexpr (K::affine) {
+        const __m512 dmin = _mm512_maskz_permutexvar_ps(all16, _mm512_set1_epi32(1), _mm512_zextps128_ps512(d_dmin));
+        _mm512_store_ps(ml, _mm512_mul_ps(dmin, _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepu8_epi32(all16, mins))));
+        through_memory(ml);
+    }
 }
 
 } // namespace lowbit::x86
@@ -269,14 +273,14 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
             using high = typename K::high;
             const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
             for (std::int64_t i = 0; i < n / 256; ++i) {
-                alignas(64) float dl_ml[2 * K::nsub];
-                x86::kquant_sub_scales16<K>(x[i], dl_ml);
+                alignas(64) float dl[16], ml[16];
+                x86::kquant_sub_scales_avx512<K>(x[i], dl, ml);
                 float* out = y + 256 * i;
                 // a row of code bytes is widened once for the sub-blocks that share it (the stores
                 // to y might alias the block: the compiler would widen it again for each)
                 __m512i low_row[2], high_row[2];
-                [&]<int... J>(std::integer_sequence<int, J...>) LOWBIT_TARGET_AVX512 {
-                    const auto sub_block = [&]<int S>(std::integral_constant<int, S>) LOWBIT_TARGET_AVX512 {
+                [&]<int... J>(std::integer_sequence<int, J...>) LOWBIT_TARGET_AVX512 LOWBIT_LAMBDA_INLINE {
+                    const auto sub_block = [&]<int S>(std::integral_constant<int, S>) LOWBIT_TARGET_AVX512 LOWBIT_LAMBDA_INLINE {
                         constexpr int low_shift = low::shift_of(32 * S);
                         if constexpr (S == 0 || low::byte_of(32 * S) != low::byte_of(32 * S - 32))
                             for (int h = 0; h < 2; ++h) low_row[h] = x86::widen_bytes16(x[i].*K::policy::low_field + low::byte_of(32 * S) + 16 * h);
@@ -284,10 +288,10 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
                             if constexpr (S == 0 || high::byte_of(32 * S) != high::byte_of(32 * S - 32))
                                 for (int h = 0; h < 2; ++h) high_row[h] = x86::widen_bytes16(x[i].*K::policy::high_field + high::byte_of(32 * S) + 16 * h);
                         }
-                        const __m512 dl = _mm512_set1_ps(dl_ml[S]), ml = _mm512_set1_ps(dl_ml[K::nsub + S]);
-                        const __m512 table = _mm512_sub_ps(x86::opaque(_mm512_mul_ps(dl, iota)), ml);
+                        const __m512 scale = _mm512_set1_ps(dl[S]), min = _mm512_set1_ps(ml[S]);
+                        const __m512 table = _mm512_sub_ps(x86::opaque(_mm512_mul_ps(scale, iota)), min);
                         [[maybe_unused]] __m512 table_hi;
-                        if constexpr (high::bits > 0) table_hi = _mm512_sub_ps(x86::opaque(_mm512_mul_ps(dl, _mm512_add_ps(iota, _mm512_set1_ps(16.0f)))), ml);
+                        if constexpr (high::bits > 0) table_hi = _mm512_sub_ps(x86::opaque(_mm512_mul_ps(scale, _mm512_add_ps(iota, _mm512_set1_ps(16.0f)))), min);
                         for (int h = 0; h < 2; ++h) {
                             __m512i idx = low_row[h];
                             if constexpr (low_shift != 0) idx = _mm512_maskz_srli_epi32(x86::all16, idx, low_shift);
@@ -307,8 +311,8 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
             return;
         }
         for (std::int64_t i = 0; i < n / 256; ++i) {
-            float dl[K::nsub], ml[K::nsub];
-            x86::kquant_sub_scales<K>(x[i], dl, ml);
+            alignas(64) float dl[16], ml[16];
+            x86::kquant_sub_scales_avx512<K>(x[i], dl, ml);
             float* out = y + 256 * i;
             for (int c = 0; c < 8; ++c) {
                 __m256i q = x86::kquant_codes<K>(x[i], c);
@@ -399,8 +403,8 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float kquant_dot_vnni512(const typena
         kquant_scale_bytes<K>(b, sc8, mn8);
         const __m512i scales = _mm512_shuffle_epi8(_mm512_maskz_cvtepi8_epi32(all16, sc8), dup_word);
         __m512i isum[2];
-        [&]<int... Q>(std::integer_sequence<int, Q...>) LOWBIT_TARGET_AVX512VNNI {
-            const auto step = [&]<int H>(std::integral_constant<int, H>) LOWBIT_TARGET_AVX512VNNI {
+        [&]<int... Q>(std::integer_sequence<int, Q...>) LOWBIT_TARGET_AVX512VNNI LOWBIT_LAMBDA_INLINE {
+            const auto step = [&]<int H>(std::integral_constant<int, H>) LOWBIT_TARGET_AVX512VNNI LOWBIT_LAMBDA_INLINE {
                 const __m512i s0 = _mm512_dpbusd_epi32(zero, kquant_codes64<K, 2 * H>(b), _mm512_loadu_si512(y[i].qs + 128 * H));
                 const __m512i s1 = _mm512_dpbusd_epi32(zero, kquant_codes64<K, 2 * H + 1>(b), _mm512_loadu_si512(y[i].qs + 128 * H + 64));
                 isum[H] = _mm512_madd_epi16(_mm512_packs_epi32(s0, s1), _mm512_maskz_permutexvar_epi32(all16, half_scale_index<K, H>(), scales));
@@ -454,13 +458,13 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void kquant_dot_rows_vnni256(const st
         }
         // d and dmin of each row (adjacent halves) as one dword, gathered by inserts (a vector load
         // of four dword stores would stall store forwarding)
-        const auto d_dmin = [&](int r) LOWBIT_TARGET_AVX512VNNI {
+        const auto d_dmin = [&](int r) LOWBIT_TARGET_AVX512VNNI LOWBIT_LAMBDA_INLINE {
             std::uint32_t v;
             std::memcpy(&v, &row[r][i].d, 4);
             return static_cast<int>(v);
         };
         __m128i halves = _mm_cvtsi32_si128(d_dmin(0));
-        [&]<int... r>(std::integer_sequence<int, r...>) LOWBIT_TARGET_AVX512VNNI {
+        [&]<int... r>(std::integer_sequence<int, r...>) LOWBIT_TARGET_AVX512VNNI LOWBIT_LAMBDA_INLINE {
             ((halves = _mm_insert_epi32(halves, d_dmin(r + 1), r + 1)), ...);
         }(std::make_integer_sequence<int, R - 1>{});
         // [d_r, dmin_r] * y.d for every row
@@ -475,7 +479,7 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void kquant_dot_rows_vnni256(const st
             through_memory(scale_pairs);
             // codes <= 31: the pair sums of maddubs cannot saturate; two chains of vpdpwssd, each
             // started by a vpmaddwd
-            const auto products = [&](int c) LOWBIT_TARGET_AVX512VNNI {
+            const auto products = [&](int c) LOWBIT_TARGET_AVX512VNNI LOWBIT_LAMBDA_INLINE {
                 return _mm256_maddubs_epi16(kquant_codes<K>(b, c), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * c)));
             };
             __m256i isum[2] = {_mm256_madd_epi16(products(0), _mm256_set1_epi32(scale_pairs[0])),
