@@ -36,23 +36,6 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i kquant_codes(const typename K::bloc
     return lo;
 }
 
-/// Per sub-block: the float scale d*(sc - offset) and min dmin*mn, with the scalar path's roundings
-/// (left in memory, for broadcast loads: see through_memory).
-template <class K>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::block& b, float (&dl)[K::nsub], float (&ml)[K::nsub]) noexcept {
-    using scales = typename K::scales;
-    int sc[K::nsub], mn[K::nsub];
-    scales::decode(b.scales, sc, mn);
-    const float d = half_to_float(b.d);
-    for (int j = 0; j < K::nsub; ++j) dl[j] = d * static_cast<float>(sc[j] - scales::offset);
-    if constexpr (K::affine) {
-        const float dmin = half_to_float(b.dmin);
-        for (int j = 0; j < K::nsub; ++j) ml[j] = dmin * static_cast<float>(mn[j]);
-    }
-    through_memory(dl);
-    if constexpr (K::affine) through_memory(ml);
-}
-
 /// The 16 bytes from a block's six-bit scale/min field on: the field's 12 and the first four
 /// bytes after it, which are still the block's own.
 template <class B>
@@ -137,20 +120,25 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m128 kquant_block_scales(const typename K
 }
 
 /// Per sub-block: the float scale d*(sc - offset) and (affine formats) min dmin*mn, with the
-/// scalar path's roundings, computed in vectors (left in memory for broadcast loads; entries
-/// from nsub on are unspecified).
+/// scalar path's roundings, computed in vectors from kquant_scale_bytes (left in memory for
+/// broadcast loads; entries from nsub on are unspecified).
 template <class K>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void kquant_sub_scales_avx512(const typename K::block& b, float (&dl)[16], float (&ml)[16]) noexcept {
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::block& b, float (&dl)[16], float (&ml)[16]) noexcept {
     static_assert(K::nsub <= 16);
     __m128i scales, mins;
     kquant_scale_bytes<K>(b, scales, mins);
     const __m128 d_dmin = kquant_block_scales<K>(b, 1.0f); // times 1: exact
-    const __m512 d = _mm512_maskz_broadcastss_ps(all16, d_dmin);
-    _mm512_store_ps(dl, _mm512_mul_ps(d, _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepi8_epi32(all16, scales))));
+    const auto convert16 = [](float (&out)[16], __m256 factor, __m128i bytes, bool is_signed) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
+        const __m128i high = _mm_unpackhi_epi64(bytes, bytes);
+        const __m256i lo = is_signed ? _mm256_cvtepi8_epi32(bytes) : _mm256_cvtepu8_epi32(bytes);
+        const __m256i hi = is_signed ? _mm256_cvtepi8_epi32(high) : _mm256_cvtepu8_epi32(high);
+        _mm256_store_ps(out, _mm256_mul_ps(factor, _mm256_cvtepi32_ps(lo)));
+        _mm256_store_ps(out + 8, _mm256_mul_ps(factor, _mm256_cvtepi32_ps(hi)));
+    };
+    convert16(dl, _mm256_broadcastss_ps(d_dmin), scales, true);
     through_memory(dl);
     if constexpr (K::affine) {
-        const __m512 dmin = _mm512_maskz_permutexvar_ps(all16, _mm512_set1_epi32(1), _mm512_zextps128_ps512(d_dmin));
-        _mm512_store_ps(ml, _mm512_mul_ps(dmin, _mm512_maskz_cvtepi32_ps(all16, _mm512_maskz_cvtepu8_epi32(all16, mins))));
+        convert16(ml, _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d_dmin), _mm256_set1_epi32(1)), mins, false);
         through_memory(ml);
     }
 }
@@ -183,7 +171,7 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         for (std::int64_t i = 0; i < n / 256; ++i) {
-            float dl[K::nsub], ml[K::nsub];
+            alignas(32) float dl[16], ml[16];
             x86::kquant_sub_scales<K>(x[i], dl, ml);
             float* out = y + 256 * i;
             for (int c = 0; c < 8; ++c) {
@@ -274,7 +262,7 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
             const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
             for (std::int64_t i = 0; i < n / 256; ++i) {
                 alignas(64) float dl[16], ml[16];
-                x86::kquant_sub_scales_avx512<K>(x[i], dl, ml);
+                x86::kquant_sub_scales<K>(x[i], dl, ml);
                 float* out = y + 256 * i;
                 // a row of code bytes is widened once for the sub-blocks that share it (the stores
                 // to y might alias the block: the compiler would widen it again for each)
@@ -312,7 +300,7 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
         }
         for (std::int64_t i = 0; i < n / 256; ++i) {
             alignas(64) float dl[16], ml[16];
-            x86::kquant_sub_scales_avx512<K>(x[i], dl, ml);
+            x86::kquant_sub_scales<K>(x[i], dl, ml);
             float* out = y + 256 * i;
             for (int c = 0; c < 8; ++c) {
                 __m256i q = x86::kquant_codes<K>(x[i], c);
