@@ -46,6 +46,13 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512i widen_bytes16(const std::uint8_t*
     return _mm512_maskz_cvtepu8_epi32(all16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(sixteen)));
 }
 
+/// Entry (index & 15) + 16 * (bit 4 of fifth) of a 32-value table held as two vectors, per lane:
+/// vpermt2ps reads bits 0-4 of the index, bit 4 is taken from `fifth` by one ternlog (the bits
+/// of either above bit 4 do not matter). For the table dequantizers of 5-bit codes.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 pick32(__m512 table, __m512 table_hi, __m512i index, __m512i fifth) noexcept {
+    return _mm512_permutex2var_ps(table, _mm512_ternarylogic_epi32(index, fifth, _mm512_set1_epi32(0x10), 0xD8), table_hi);
+}
+
 /// The 32 codes of a legacy block as unsigned bytes (for the VNNI dots).
 template <int Bits, bool Affine>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i legacy_codes_avx512(const typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
@@ -91,12 +98,12 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
             const __m512 table = values(-o), table_hi = values(16 - o);
             std::uint32_t qh;
             std::memcpy(&qh, x.qh, 4);
-            const __m512i bits = _mm512_set1_epi32(static_cast<int>(qh)), bit4 = _mm512_set1_epi32(0x10);
+            const __m512i bits = _mm512_set1_epi32(static_cast<int>(qh));
             // rotations left that bring bit l (lane l) and bit 16 + l (lane l) to bit 4
             const __m512i fifth_lo = _mm512_maskz_rolv_epi32(x86::all16, bits, _mm512_setr_epi32(4, 3, 2, 1, 0, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21));
             const __m512i fifth_hi = _mm512_maskz_rolv_epi32(x86::all16, bits, _mm512_setr_epi32(20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5));
-            x86::store16<Stream>(y, _mm512_permutex2var_ps(table, _mm512_ternarylogic_epi32(codes, fifth_lo, bit4, 0xD8), table_hi));
-            x86::store16<Stream>(y + 16, _mm512_permutex2var_ps(table, _mm512_ternarylogic_epi32(high_nibbles, fifth_hi, bit4, 0xD8), table_hi));
+            x86::store16<Stream>(y, x86::pick32(table, table_hi, codes, fifth_lo));
+            x86::store16<Stream>(y + 16, x86::pick32(table, table_hi, high_nibbles, fifth_hi));
         }
     }
 

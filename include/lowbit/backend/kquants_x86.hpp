@@ -288,8 +288,7 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
                             } else {
                                 constexpr int to_bit4 = (4 - high::shift_of(32 * S)) & 31; // (a constant for the immediate at -O0)
                                 const __m512i fifth = _mm512_maskz_rol_epi32(x86::all16, high_row[h], to_bit4);
-                                idx = _mm512_ternarylogic_epi32(idx, fifth, _mm512_set1_epi32(0x10), 0xD8); // bit 4 from fifth, the rest from idx
-                                x86::store16<Stream>(out + 32 * S + 16 * h, _mm512_permutex2var_ps(table, idx, table_hi));
+                                x86::store16<Stream>(out + 32 * S + 16 * h, x86::pick32(table, table_hi, idx, fifth));
                             }
                         }
                     };
