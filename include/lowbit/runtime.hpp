@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "algo/gemv.hpp"
 #include "backend/select.hpp"
 #include "error.hpp"
 #include "format/type_id.hpp"
@@ -33,6 +34,12 @@ struct type_ops {
     float (*dot)(const void* x, const void* y, std::int64_t n) = nullptr;
     /// out[r] = dot(row r, y) for `rows` rows `stride` bytes apart (from the dot's backend).
     void (*dot_rows)(const void* x, std::size_t stride, const void* y, float* out, std::int64_t rows, std::int64_t n) = nullptr;
+    /// Packed rows (algo/gemv.hpp), for the types that have a packed layout (null otherwise).
+    void (*pack_rows)(const void* x, std::size_t stride, std::int64_t rows, std::int64_t n, void* dst) = nullptr;
+    void (*unpack_rows)(const void* src, std::int64_t rows, std::int64_t n, void* x, std::size_t stride) = nullptr;
+    /// out[r] = dot(row r, y) over packed rows (from the dot's backend).
+    void (*gemv)(const void* packed, const void* y, float* out, std::int64_t rows, std::int64_t n) = nullptr;
+    std::size_t tile_bytes = 0, tile_align = 1;
     /// The backend serving each operation ("scalar", "avx2", "avx512", "avx512vnni", "neon", ...).
     const char* quantize_backend = nullptr;
     const char* dequantize_backend = nullptr;
@@ -67,6 +74,11 @@ bool assign_if_supported(type_ops& ops) {
             ops.dot_rows = [](const void* x, std::size_t stride, const void* y, float* out, std::int64_t rows, std::int64_t n) {
                 dot_rows_with<F, B>(static_cast<const block*>(x), stride, static_cast<const typename F::partner::block*>(y), out, rows, n);
             };
+            if constexpr (packable<F>) {
+                ops.gemv = [](const void* w, const void* y, float* out, std::int64_t rows, std::int64_t n) {
+                    gemv_with<F, B>(static_cast<const packed_tile<F>*>(w), static_cast<const typename F::partner::block*>(y), out, rows, n);
+                };
+            }
             ops.dot_backend = B::name;
         }
         return true;
@@ -89,6 +101,16 @@ type_ops make_ops(std::size_t first_backend) {
     ops.rejects_non_finite = ops.layout->quantized;
     ops.partner = F::partner::id;
     ops.block_align = alignof(typename F::block);
+    if constexpr (packable<F>) {
+        ops.pack_rows = [](const void* x, std::size_t stride, std::int64_t rows, std::int64_t n, void* dst) {
+            lowbit::pack_rows<F>(static_cast<const typename F::block*>(x), stride, rows, n, static_cast<packed_tile<F>*>(dst));
+        };
+        ops.unpack_rows = [](const void* src, std::int64_t rows, std::int64_t n, void* x, std::size_t stride) {
+            lowbit::unpack_rows<F>(static_cast<const packed_tile<F>*>(src), rows, n, static_cast<typename F::block*>(x), stride);
+        };
+        ops.tile_bytes = sizeof(packed_tile<F>);
+        ops.tile_align = alignof(packed_tile<F>);
+    }
     assign_best<F, kernel_op::quantize>(ops, first_backend, candidate_backends{});
     assign_best<F, kernel_op::dequantize>(ops, first_backend, candidate_backends{});
     assign_best<F, kernel_op::dot>(ops, first_backend, candidate_backends{});
@@ -199,6 +221,37 @@ inline void require_finite(const float* x, std::int64_t n, const char* what, std
                                                     ") at row " + std::to_string(i / row_len) + ", column " +
                                                     std::to_string(i % row_len));
     }
+}
+
+/// (n already checked by require_length)
+inline void require_row_stride(const type_ops& o, std::size_t row_stride, std::int64_t nrows, std::int64_t n) {
+    const auto blocks = static_cast<std::uint64_t>(n) / o.layout->block_size;
+    if (blocks > std::numeric_limits<std::size_t>::max() / o.layout->type_size)
+        throw error(errc::invalid_argument, "row of " + std::to_string(n) + " values overflows size_t");
+    const auto rb = static_cast<std::size_t>(blocks * o.layout->type_size);
+    if (row_stride < rb)
+        throw error(errc::invalid_argument, "row stride " + std::to_string(row_stride) + " is shorter than a row of " +
+                                                std::to_string(n) + " " + std::string(o.layout->name) + " values (" +
+                                                std::to_string(rb) + " bytes)");
+    if (row_stride % o.block_align != 0)
+        throw error(errc::invalid_argument, "row stride " + std::to_string(row_stride) + " is not a multiple of " +
+                                                std::string(o.layout->name) + "'s block alignment " + std::to_string(o.block_align));
+    if (static_cast<std::uint64_t>(nrows - 1) > (std::numeric_limits<std::size_t>::max() - rb) / row_stride)
+        throw error(errc::invalid_argument, "nrows * row_stride overflows size_t");
+}
+
+inline const type_ops& require_packable(type_id t) {
+    const auto& o = require(t);
+    if (!o.pack_rows || !o.gemv) throw error(errc::unsupported_type, describe(t) + " has no packed layout (q4_0, q4_1, q5_0, q5_1 and q8_0 have)");
+    return o;
+}
+
+inline void require_packed_buffer(const type_ops& o, type_id t, const void* p, std::size_t size, std::size_t need, const char* what) {
+    if (size < need)
+        throw error(errc::invalid_argument, std::string(what) + " hold " + std::to_string(size) + " bytes, " + std::to_string(need) +
+                                                " needed for these rows of " + describe(t));
+    if (reinterpret_cast<std::uintptr_t>(p) % o.tile_align != 0)
+        throw error(errc::invalid_argument, std::string(what) + " must start on a " + std::to_string(o.tile_align) + "-byte boundary");
 }
 
 } // namespace detail
@@ -312,17 +365,66 @@ inline void dot_rows(type_id t, const void* rows, std::size_t row_stride, const 
     detail::require_ptr(rows, "rows");
     detail::require_ptr(partner_row, "partner row");
     detail::require_ptr(out, "output");
-    const std::size_t rb = row_bytes(t, n);
-    if (row_stride < rb)
-        throw error(errc::invalid_argument, "row stride " + std::to_string(row_stride) + " is shorter than a row of " +
-                                                std::to_string(n) + " " + std::string(o.layout->name) + " values (" +
-                                                std::to_string(rb) + " bytes)");
-    if (row_stride % o.block_align != 0)
-        throw error(errc::invalid_argument, "row stride " + std::to_string(row_stride) + " is not a multiple of " +
-                                                std::string(o.layout->name) + "'s block alignment " + std::to_string(o.block_align));
-    if (static_cast<std::uint64_t>(nrows - 1) > (std::numeric_limits<std::size_t>::max() - rb) / row_stride)
-        throw error(errc::invalid_argument, "nrows * row_stride overflows size_t");
+    detail::require_row_stride(o, row_stride, nrows, n);
     o.dot_rows(rows, row_stride, partner_row, out, nrows, n);
+}
+
+/// True when `t` has a packed layout (pack_rows / gemv): q4_0, q4_1, q5_0, q5_1 and q8_0.
+inline bool has_packed_layout(type_id t) noexcept { return supports(t) && detail::ops_table()[static_cast<std::size_t>(t)].pack_rows; }
+
+/// Bytes of `nrows` rows of `n` values of `t` packed for gemv: the rows' own bytes, the row
+/// count rounded up to a multiple of 8 (formats/packed.hpp).
+inline std::size_t packed_bytes(type_id t, std::int64_t nrows, std::int64_t n) {
+    const auto& o = detail::require_packable(t);
+    if (nrows < 0) throw error(errc::invalid_argument, "row count must not be negative, got " + std::to_string(nrows));
+    detail::require_length(o, n, "value count");
+    const auto groups = static_cast<std::uint64_t>(nrows / formats::packed_rows + (nrows % formats::packed_rows != 0));
+    const std::size_t rb = row_bytes(t, n);
+    if (groups != 0 && rb > std::numeric_limits<std::size_t>::max() / formats::packed_rows / groups)
+        throw error(errc::invalid_argument, "packed size of " + std::to_string(nrows) + " rows overflows size_t");
+    return static_cast<std::size_t>(groups) * formats::packed_rows * rb;
+}
+
+/// Packs `nrows` rows of `n` values of `t` (row r at rows + r * row_stride bytes) into `dst`, which
+/// holds dst_bytes >= packed_bytes(t, nrows, n) bytes on a boundary of the tile's alignment (4).
+inline void pack_rows(type_id t, const void* rows, std::size_t row_stride, std::int64_t nrows, std::int64_t n, void* dst,
+                      std::size_t dst_bytes) {
+    const auto& o = detail::require_packable(t);
+    const std::size_t need = packed_bytes(t, nrows, n);
+    if (nrows == 0) return;
+    detail::require_ptr(rows, "rows");
+    detail::require_ptr(dst, "destination");
+    detail::require_row_stride(o, row_stride, nrows, n);
+    detail::require_packed_buffer(o, t, dst, dst_bytes, need, "destination");
+    o.pack_rows(rows, row_stride, nrows, n, dst);
+}
+
+/// The rows of a packed matrix back in their GGUF form (row r at rows + r * row_stride bytes).
+inline void unpack_rows(type_id t, const void* packed, std::size_t packed_size, std::int64_t nrows, std::int64_t n, void* rows,
+                        std::size_t row_stride) {
+    const auto& o = detail::require_packable(t);
+    const std::size_t need = packed_bytes(t, nrows, n);
+    if (nrows == 0) return;
+    detail::require_ptr(packed, "packed rows");
+    detail::require_ptr(rows, "rows");
+    detail::require_row_stride(o, row_stride, nrows, n);
+    detail::require_packed_buffer(o, t, packed, packed_size, need, "packed rows");
+    o.unpack_rows(packed, nrows, n, rows, row_stride);
+}
+
+/// Matrix-vector product over packed rows: out[r] = dot(row r, partner_row) for `nrows` rows of
+/// `n` values, equal to dot_rows()'s results within float rounding.
+inline void gemv(type_id t, const void* packed, std::size_t packed_size, const void* partner_row, float* out, std::int64_t nrows,
+                 std::int64_t n) {
+    const auto& o = detail::require_packable(t);
+    const std::size_t need = packed_bytes(t, nrows, n);
+    detail::require_length(detail::require(o.partner), n, "value count");
+    if (nrows == 0) return;
+    detail::require_ptr(packed, "packed rows");
+    detail::require_ptr(partner_row, "partner row");
+    detail::require_ptr(out, "output");
+    detail::require_packed_buffer(o, t, packed, packed_size, need, "packed rows");
+    o.gemv(packed, partner_row, out, nrows, n);
 }
 
 } // namespace lowbit

@@ -26,6 +26,11 @@ namespace lowbit {
 template <class F, class Backend>
 struct kernels;
 
+/// packed_kernels<F, Backend>::gemv: a backend's matrix-vector product over packed rows
+/// (formats/packed.hpp, algo/gemv.hpp), for the formats with a packed layout.
+template <class F, class Backend>
+struct packed_kernels;
+
 template <format F>
 struct kernels<F, backend::scalar> {
     using block = typename F::block;

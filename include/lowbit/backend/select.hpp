@@ -13,6 +13,7 @@
 #include "avx2.hpp"
 #include "avx512.hpp"
 #include "kquants_x86.hpp"
+#include "packed_x86.hpp"
 #include "neon.hpp"
 
 namespace lowbit {

@@ -1,0 +1,274 @@
+// Packed rows and gemv (algo/gemv.hpp, formats/packed.hpp): the layout as documented, packing
+// that loses nothing, gemv under every backend against the exact dot of each row, the template
+// API against the runtime one, and the checked API's errors.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <lowbit/lowbit.hpp>
+
+namespace {
+
+using lowbit::type_id;
+
+constexpr type_id packable_types[] = {type_id::q4_0, type_id::q4_1, type_id::q5_0, type_id::q5_1, type_id::q8_0};
+
+struct backend_guard {
+    std::string saved{lowbit::active_backend()};
+    ~backend_guard() { lowbit::set_backend(saved); }
+};
+
+/// Storage on a 4-byte boundary (the tiles of q5_0 / q5_1 hold 32-bit masks).
+struct packed_buffer {
+    std::vector<std::uint32_t> words;
+    explicit packed_buffer(std::size_t bytes, std::uint32_t fill = 0xA5A5A5A5u) : words((bytes + 3) / 4, fill) {}
+    void* data() { return words.data(); }
+    const void* data() const { return words.data(); }
+    std::size_t bytes() const { return words.size() * 4; }
+};
+
+std::vector<unsigned char> quantize(type_id t, const std::vector<float>& x, std::int64_t rows, std::int64_t n) {
+    std::vector<unsigned char> q(lowbit::row_bytes(t, n) * static_cast<std::size_t>(rows));
+    lowbit::quantize(t, x.data(), q.data(), rows, n);
+    return q;
+}
+
+std::vector<float> normal(std::size_t count, std::uint32_t seed, float scale = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g(0.0f, scale);
+    std::vector<float> v(count);
+    for (auto& x : v) x = g(rng);
+    return v;
+}
+
+std::string error_of(auto&& f, lowbit::errc* code = nullptr) {
+    try {
+        f();
+    } catch (const lowbit::error& e) {
+        if (code) *code = e.code();
+        return e.what();
+    }
+    return "(no error)";
+}
+
+bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+
+} // namespace
+
+TEST_CASE("a tile holds four code bytes of each of eight rows per 32-byte group, and the fifth bits as masks") {
+    using namespace lowbit::formats;
+    block_q5_1 rows[8];
+    for (int j = 0; j < 8; ++j) {
+        rows[j].d = lowbit::f16{static_cast<std::uint16_t>(0x3C00 + j)};
+        rows[j].m = lowbit::f16{static_cast<std::uint16_t>(0x4000 + j)};
+        for (int i = 0; i < 16; ++i) rows[j].qs[i] = static_cast<std::uint8_t>(16 * j + i);
+        const std::uint32_t qh = 0x9E3779B9u * static_cast<std::uint32_t>(j + 1);
+        std::memcpy(rows[j].qh, &qh, 4);
+    }
+    const block_q5_1* in[8];
+    for (int j = 0; j < 8; ++j) in[j] = &rows[j];
+    tile_q5_1 t;
+    packed<q5_1>::pack(in, t);
+    for (int j = 0; j < 8; ++j) {
+        CAPTURE(j);
+        CHECK(t.d[j] == rows[j].d);
+        CHECK(t.m[j] == rows[j].m);
+        std::uint32_t qh;
+        std::memcpy(&qh, rows[j].qh, 4);
+        for (int g = 0; g < 4; ++g) {
+            for (int b = 0; b < 4; ++b) {
+                CHECK(t.qs[32 * g + 4 * j + b] == rows[j].qs[4 * g + b]);
+                CHECK(((t.qh[g] >> (4 * j + b)) & 1u) == ((qh >> (4 * g + b)) & 1u));
+                CHECK(((t.qh[4 + g] >> (4 * j + b)) & 1u) == ((qh >> (16 + 4 * g + b)) & 1u));
+            }
+        }
+    }
+    // missing rows are zero blocks
+    const block_q5_1* three[8] = {&rows[0], &rows[1], &rows[2], nullptr, nullptr, nullptr, nullptr, nullptr};
+    packed<q5_1>::pack(three, t);
+    for (int j = 3; j < 8; ++j) {
+        CHECK(t.d[j].bits == 0);
+        for (int g = 0; g < 4; ++g) CHECK(t.qs[32 * g + 4 * j] == 0);
+    }
+    CHECK((t.qh[0] >> 12) == 0);
+}
+
+TEST_CASE("packing loses nothing and is fully determined by the rows") {
+    for (const type_id t : packable_types) {
+        for (const std::int64_t n : {std::int64_t{32}, std::int64_t{256}, std::int64_t{64 * 32 + 96}}) {
+            for (const std::int64_t rows : {1, 7, 8, 9, 17}) {
+                CAPTURE(lowbit::type_name(t));
+                CAPTURE(n);
+                CAPTURE(rows);
+                const auto q = quantize(t, normal(static_cast<std::size_t>(rows * n), 7), rows, n);
+                const std::size_t rb = lowbit::row_bytes(t, n);
+                const std::size_t bytes = lowbit::packed_bytes(t, rows, n);
+                CHECK(bytes == rb * static_cast<std::size_t>((rows + 7) / 8 * 8));
+                packed_buffer a(bytes, 0xA5A5A5A5u), b(bytes, 0x5A5A5A5Au);
+                lowbit::pack_rows(t, q.data(), rb, rows, n, a.data(), a.bytes());
+                lowbit::pack_rows(t, q.data(), rb, rows, n, b.data(), b.bytes());
+                CHECK(a.words == b.words); // padding included: no byte left as it was
+                const std::size_t stride = rb + 4;
+                std::vector<unsigned char> back(stride * static_cast<std::size_t>(rows), 0xEE);
+                lowbit::unpack_rows(t, a.data(), a.bytes(), rows, n, back.data(), stride);
+                for (std::int64_t r = 0; r < rows; ++r) {
+                    const auto* got = back.data() + static_cast<std::size_t>(r) * stride;
+                    CHECK(std::memcmp(got, q.data() + static_cast<std::size_t>(r) * rb, rb) == 0);
+                    for (std::size_t k = rb; k < stride; ++k) CHECK(got[k] == 0xEE); // the gap untouched
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("every backend's gemv agrees with the exact dot of each row") {
+    backend_guard guard;
+    for (const type_id t : packable_types) {
+        const type_id partner = lowbit::dot_partner(t);
+        // 64 * 32 + 96: two chunks of partner blocks, the second with a tail of fewer than eight
+        for (const std::int64_t n : {std::int64_t{32}, std::int64_t{256}, std::int64_t{64 * 32 + 96}, std::int64_t{4096}}) {
+            for (const std::int64_t rows : {1, 5, 8, 13, 24}) {
+                CAPTURE(lowbit::type_name(t));
+                CAPTURE(n);
+                CAPTURE(rows);
+                lowbit::set_backend("scalar");
+                std::vector<float> x = normal(static_cast<std::size_t>(rows * n), static_cast<std::uint32_t>(n + rows));
+                for (std::int64_t r = 0; r < rows; ++r) // rows of different scales, one shifted (the mins)
+                    for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(r * n + i)] = x[static_cast<std::size_t>(r * n + i)] * static_cast<float>(1 + r) + (r % 3 == 1 ? 2.0f : 0.0f);
+                const auto q = quantize(t, x, rows, n);
+                const auto qa = quantize(partner, normal(static_cast<std::size_t>(n), 99), 1, n);
+                std::vector<float> deq_a(static_cast<std::size_t>(n)), deq_x(static_cast<std::size_t>(n));
+                lowbit::dequantize(partner, qa.data(), deq_a.data(), n);
+                const std::size_t rb = lowbit::row_bytes(t, n);
+                packed_buffer w(lowbit::packed_bytes(t, rows, n));
+                lowbit::pack_rows(t, q.data(), rb, rows, n, w.data(), w.bytes());
+                std::vector<double> exact, mag;
+                for (std::int64_t r = 0; r < rows; ++r) {
+                    lowbit::dequantize(t, q.data() + static_cast<std::size_t>(r) * rb, deq_x.data(), n);
+                    double s = 0, m = 0;
+                    for (std::size_t i = 0; i < deq_x.size(); ++i) {
+                        s += static_cast<double>(deq_x[i]) * deq_a[i];
+                        m += std::fabs(static_cast<double>(deq_x[i]) * deq_a[i]);
+                    }
+                    exact.push_back(s);
+                    mag.push_back(m);
+                }
+                for (const auto& b : lowbit::available_backends()) {
+                    CAPTURE(b);
+                    lowbit::set_backend(b);
+                    std::vector<float> out(static_cast<std::size_t>(rows) + 1, -7.0f);
+                    lowbit::gemv(t, w.data(), w.bytes(), qa.data(), out.data(), rows, n);
+                    // the partner's stored f16 sum (q8_1) adds up to a relative 2^-11 of each block's min term
+                    const double rel = partner == type_id::q8_1 ? 1e-3 : 2e-5;
+                    for (std::int64_t r = 0; r < rows; ++r)
+                        CHECK(std::fabs(out[static_cast<std::size_t>(r)] - exact[static_cast<std::size_t>(r)]) <= rel * mag[static_cast<std::size_t>(r)] + 1e-6);
+                    CHECK(out.back() == -7.0f); // nothing written past the last row
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("gemv carries NaN and Inf scales into the rows that hold them, and only those") {
+    backend_guard guard;
+    const std::int64_t rows = 11, n = 512;
+    const auto q_clean = quantize(type_id::q4_0, normal(static_cast<std::size_t>(rows * n), 5), rows, n);
+    const auto qa = quantize(type_id::q8_0, normal(static_cast<std::size_t>(n), 6), 1, n);
+    auto q = q_clean;
+    const std::size_t rb = lowbit::row_bytes(type_id::q4_0, n);
+    const lowbit::f16 inf{0x7C00}, nan{0x7E00};
+    std::memcpy(q.data() + 2 * rb + 3 * sizeof(lowbit::formats::block_q4_0), &inf, 2); // row 2, block 3
+    std::memcpy(q.data() + 9 * rb, &nan, 2);                                           // row 9, block 0
+    packed_buffer w(lowbit::packed_bytes(type_id::q4_0, rows, n));
+    lowbit::pack_rows(type_id::q4_0, q.data(), rb, rows, n, w.data(), w.bytes());
+    for (const auto& b : lowbit::available_backends()) {
+        CAPTURE(b);
+        lowbit::set_backend(b);
+        std::vector<float> out(rows), ref(rows);
+        lowbit::gemv(type_id::q4_0, w.data(), w.bytes(), qa.data(), out.data(), rows, n);
+        lowbit::dot_rows(type_id::q4_0, q.data(), rb, qa.data(), ref.data(), rows, n);
+        for (std::int64_t r = 0; r < rows; ++r) {
+            CAPTURE(r);
+            const float o = out[static_cast<std::size_t>(r)], e = ref[static_cast<std::size_t>(r)];
+            if (r == 2) { // ±inf times a block sum (NaN where the dot_rows kernel splits the sum by sign)
+                CHECK(!std::isfinite(o));
+                CHECK(!std::isfinite(e));
+            } else if (r == 9) {
+                CHECK(std::isnan(o));
+                CHECK(std::isnan(e));
+            } else {
+                CHECK(std::isfinite(o));
+                CHECK(std::fabs(o - e) <= 1e-4 * (1 + std::fabs(e)));
+            }
+        }
+    }
+}
+
+TEST_CASE("the template API packs and multiplies like the runtime API") {
+    using F = lowbit::formats::q5_0;
+    const std::int64_t rows = 10, n = 1024;
+    const auto q = quantize(type_id::q5_0, normal(static_cast<std::size_t>(rows * n), 11), rows, n);
+    const auto qa = quantize(type_id::q8_0, normal(static_cast<std::size_t>(n), 12), 1, n);
+    std::vector<lowbit::packed_tile<F>> tiles(lowbit::packed_tile_count<F>(rows, n));
+    static_assert(sizeof(lowbit::packed_tile<F>) == 8 * sizeof(F::block));
+    lowbit::pack_rows<F>(reinterpret_cast<const F::block*>(q.data()), lowbit::row_bytes(type_id::q5_0, n), rows, n, tiles.data());
+    packed_buffer w(lowbit::packed_bytes(type_id::q5_0, rows, n));
+    lowbit::pack_rows(type_id::q5_0, q.data(), lowbit::row_bytes(type_id::q5_0, n), rows, n, w.data(), w.bytes());
+    CHECK(std::memcmp(tiles.data(), w.data(), tiles.size() * sizeof(tiles[0])) == 0);
+    std::vector<float> out(rows), ref(rows);
+    lowbit::gemv<F>(tiles, std::span(reinterpret_cast<const lowbit::formats::block_q8_0*>(qa.data()), static_cast<std::size_t>(n / 32)), out);
+    lowbit::dot_rows(type_id::q5_0, q.data(), lowbit::row_bytes(type_id::q5_0, n), qa.data(), ref.data(), rows, n);
+    for (std::int64_t r = 0; r < rows; ++r) CHECK(out[static_cast<std::size_t>(r)] == doctest::Approx(ref[static_cast<std::size_t>(r)]).epsilon(1e-5));
+}
+
+TEST_CASE("the checked packed API refuses what it cannot do, naming the problem") {
+    const std::int64_t rows = 9, n = 64;
+    const auto q = quantize(type_id::q5_1, normal(static_cast<std::size_t>(rows * n), 3), rows, n);
+    const auto qa = quantize(type_id::q8_1, normal(static_cast<std::size_t>(n), 4), 1, n);
+    const std::size_t rb = lowbit::row_bytes(type_id::q5_1, n);
+    const std::size_t need = lowbit::packed_bytes(type_id::q5_1, rows, n);
+    packed_buffer w(need + 8);
+    std::vector<float> out(rows);
+    lowbit::errc code{};
+
+    CHECK(lowbit::has_packed_layout(type_id::q4_0));
+    CHECK(lowbit::has_packed_layout(type_id::q8_0));
+    CHECK(!lowbit::has_packed_layout(type_id::q4_K));
+    CHECK(!lowbit::has_packed_layout(type_id::f16));
+    auto msg = error_of([&] { lowbit::packed_bytes(type_id::q4_K, 8, 256); }, &code);
+    CHECK(code == lowbit::errc::unsupported_type);
+    CHECK(contains(msg, "no packed layout"));
+    msg = error_of([&] { lowbit::gemv(type_id::q8_1, w.data(), w.bytes(), qa.data(), out.data(), rows, n); }, &code);
+    CHECK(code == lowbit::errc::unsupported_type);
+
+    msg = error_of([&] { lowbit::pack_rows(type_id::q5_1, q.data(), rb, rows, n, w.data(), need - 1); }, &code);
+    CHECK(code == lowbit::errc::invalid_argument);
+    CHECK(contains(msg, std::to_string(need).c_str()));
+    msg = error_of([&] { lowbit::pack_rows(type_id::q5_1, q.data(), rb, rows, n, static_cast<unsigned char*>(w.data()) + 2, need); });
+    CHECK(contains(msg, "boundary"));
+    msg = error_of([&] { lowbit::pack_rows(type_id::q5_1, q.data(), rb - 4, rows, n, w.data(), w.bytes()); });
+    CHECK(contains(msg, "shorter"));
+    msg = error_of([&] { lowbit::pack_rows(type_id::q5_1, nullptr, rb, rows, n, w.data(), w.bytes()); });
+    CHECK(contains(msg, "null"));
+    msg = error_of([&] { lowbit::packed_bytes(type_id::q5_1, rows, 48); });
+    CHECK(contains(msg, "block size 32"));
+    msg = error_of([&] { lowbit::packed_bytes(type_id::q5_1, -1, 64); });
+    CHECK(contains(msg, "negative"));
+
+    lowbit::pack_rows(type_id::q5_1, q.data(), rb, rows, n, w.data(), w.bytes());
+    msg = error_of([&] { lowbit::gemv(type_id::q5_1, w.data(), need - 4, qa.data(), out.data(), rows, n); });
+    CHECK(contains(msg, "needed"));
+    msg = error_of([&] { lowbit::gemv(type_id::q5_1, w.data(), w.bytes(), qa.data(), nullptr, rows, n); });
+    CHECK(contains(msg, "null"));
+    msg = error_of([&] { lowbit::unpack_rows(type_id::q5_1, w.data(), w.bytes(), rows, n, nullptr, rb); });
+    CHECK(contains(msg, "null"));
+    // nothing to do is no error
+    CHECK_NOTHROW(lowbit::gemv(type_id::q5_1, nullptr, 0, nullptr, nullptr, 0, n));
+    CHECK(lowbit::packed_bytes(type_id::q5_1, 0, n) == 0);
+}
