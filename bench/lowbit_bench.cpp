@@ -13,6 +13,8 @@
 //   dot x8     the same per row, eight rows of 1024 values against one partner row in one
 //              dot_rows call (a matrix-vector product; multi-row kernels load and scale the
 //              partner once)
+//   gemv x8    the same eight rows packed (lowbit::pack_rows), one gemv call; for the types that
+//              have a packed layout
 //   quant      reference cycles per 32 values of the reference-exact quantizer, and MB/s of input
 //   x          ratio of the scalar path's time to this backend's (higher is faster)
 // A backend gets a row when it has its own kernel for at least one operation of the type; its
@@ -73,7 +75,7 @@ template <class T>
 using aligned_vector = std::vector<T, aligned_allocator<T>>;
 
 struct result {
-    double deq_l1 = 0, deq_gbs = 0, deq_dram_gbs = 0, dot = 0, dot8 = 0, quant = 0;
+    double deq_l1 = 0, deq_gbs = 0, deq_dram_gbs = 0, dot = 0, dot8 = 0, gemv8 = 0, quant = 0;
 };
 
 std::vector<float> gaussian(std::size_t n, std::uint32_t seed) {
@@ -131,8 +133,8 @@ int main(int argc, char** argv) {
                 hz / 1e9, static_cast<double>(big_out.size() * 4) / (1 << 20), memcpy_gbs);
     std::printf("backends on this CPU:");
     for (const auto b : lowbit::available_backends()) std::printf(" %.*s", static_cast<int>(b.size()), b.data());
-    std::printf("\n\n| type | backend | deq L1 cyc/32 | deq L1 GB/s | x | deq DRAM GB/s | %% memcpy | dot cyc/32 | x | dot x8 cyc/32 | x | quant cyc/32 | quant MB/s | x |\n");
-    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    std::printf("\n\n| type | backend | deq L1 cyc/32 | deq L1 GB/s | x | deq DRAM GB/s | %% memcpy | dot cyc/32 | x | dot x8 cyc/32 | x | gemv x8 cyc/32 | x | quant cyc/32 | quant MB/s | x |\n");
+    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 
     for (const auto& layout : lowbit::all_type_layouts) {
         const auto t = layout.id;
@@ -180,6 +182,12 @@ int main(int argc, char** argv) {
                 float dots[rows];
                 r.dot8 = 32.0 / static_cast<double>(rows * n_row) *
                          min_ticks_per_call([&] { o.dot_rows(q8.data(), rb8, qa.data(), dots, rows, n_row); keep(dots[0]); }, 64, samples);
+                if (o.gemv) {
+                    std::vector<std::uint32_t> packed(lowbit::packed_bytes(t, rows, n_row) / 4 + 1); // (on a 4-byte boundary)
+                    lowbit::pack_rows(t, q8.data(), rb8, rows, n_row, packed.data(), packed.size() * 4);
+                    r.gemv8 = 32.0 / static_cast<double>(rows * n_row) *
+                              min_ticks_per_call([&] { o.gemv(packed.data(), qa.data(), dots, rows, n_row); keep(dots[0]); }, 64, samples);
+                }
             }
             const bool slow = layout.block_size == 256 && o.quantize_backend == std::string_view("scalar");
             r.quant = per32 * min_ticks_per_call([&] { o.quantize_row(src.data(), q.data(), n_l1, nullptr); keep(q[0]); }, slow ? 2 : 16, samples);
@@ -191,6 +199,8 @@ int main(int argc, char** argv) {
                         r.deq_l1, r.deq_gbs, ratio(scalar_res.deq_l1, r.deq_l1), r.deq_dram_gbs, 100.0 * r.deq_dram_gbs / copy_gbs);
             if (o.dot) std::printf("%.2f | %.1f | %.2f | %.1f | ", r.dot, ratio(scalar_res.dot, r.dot), r.dot8, ratio(scalar_res.dot8, r.dot8));
             else std::printf("- | - | - | - | ");
+            if (o.gemv) std::printf("%.2f | %.1f | ", r.gemv8, ratio(scalar_res.gemv8, r.gemv8));
+            else std::printf("- | - | ");
             std::printf("%.1f | %.0f | %.1f |\n", r.quant, quant_mbs, ratio(scalar_res.quant, r.quant));
             std::fflush(stdout);
         }

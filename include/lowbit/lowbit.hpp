@@ -9,5 +9,6 @@
 #include "format/traits.hpp"
 #include "formats/registry.hpp"
 #include "algo/algorithms.hpp"
+#include "algo/gemv.hpp"
 #include "runtime.hpp"
 #include "estimate.hpp"
