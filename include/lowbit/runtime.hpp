@@ -385,31 +385,34 @@ inline std::size_t packed_bytes(type_id t, std::int64_t nrows, std::int64_t n) {
     return static_cast<std::size_t>(groups) * formats::packed_rows * rb;
 }
 
+namespace detail {
+/// The checks shared by pack_rows and unpack_rows (rows in GGUF form on one side, packed on the
+/// other); false when there is nothing to do.
+inline bool require_packing(const type_ops& o, type_id t, const void* rows, std::size_t row_stride, const void* packed,
+                            std::size_t packed_size, const char* packed_name, std::int64_t nrows, std::int64_t n) {
+    const std::size_t need = packed_bytes(t, nrows, n);
+    if (nrows == 0) return false;
+    require_ptr(rows, "rows");
+    require_ptr(packed, packed_name);
+    require_row_stride(o, row_stride, nrows, n);
+    require_packed_buffer(o, t, packed, packed_size, need, packed_name);
+    return true;
+}
+} // namespace detail
+
 /// Packs `nrows` rows of `n` values of `t` (row r at rows + r * row_stride bytes) into `dst`, which
 /// holds dst_bytes >= packed_bytes(t, nrows, n) bytes on a boundary of the tile's alignment (4).
 inline void pack_rows(type_id t, const void* rows, std::size_t row_stride, std::int64_t nrows, std::int64_t n, void* dst,
                       std::size_t dst_bytes) {
     const auto& o = detail::require_packable(t);
-    const std::size_t need = packed_bytes(t, nrows, n);
-    if (nrows == 0) return;
-    detail::require_ptr(rows, "rows");
-    detail::require_ptr(dst, "destination");
-    detail::require_row_stride(o, row_stride, nrows, n);
-    detail::require_packed_buffer(o, t, dst, dst_bytes, need, "destination");
-    o.pack_rows(rows, row_stride, nrows, n, dst);
+    if (detail::require_packing(o, t, rows, row_stride, dst, dst_bytes, "destination", nrows, n)) o.pack_rows(rows, row_stride, nrows, n, dst);
 }
 
 /// The rows of a packed matrix back in their GGUF form (row r at rows + r * row_stride bytes).
 inline void unpack_rows(type_id t, const void* packed, std::size_t packed_size, std::int64_t nrows, std::int64_t n, void* rows,
                         std::size_t row_stride) {
     const auto& o = detail::require_packable(t);
-    const std::size_t need = packed_bytes(t, nrows, n);
-    if (nrows == 0) return;
-    detail::require_ptr(packed, "packed rows");
-    detail::require_ptr(rows, "rows");
-    detail::require_row_stride(o, row_stride, nrows, n);
-    detail::require_packed_buffer(o, t, packed, packed_size, need, "packed rows");
-    o.unpack_rows(packed, nrows, n, rows, row_stride);
+    if (detail::require_packing(o, t, rows, row_stride, packed, packed_size, "packed rows", nrows, n)) o.unpack_rows(packed, nrows, n, rows, row_stride);
 }
 
 /// Matrix-vector product over packed rows: out[r] = dot(row r, partner_row) for `nrows` rows of

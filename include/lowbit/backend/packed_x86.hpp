@@ -103,18 +103,27 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i partner_dword(const std::int8_t* p)
 LOWBIT_DEFINE_PACKED_GEMV(packed_gemv_avx2, LOWBIT_TARGET_AVX2)
 LOWBIT_DEFINE_PACKED_GEMV(packed_gemv_vnni, LOWBIT_TARGET_AVX512VNNI)
 
+/// What the tile sums of a format share: its tile, whether it is q8_0, and the code offset the
+/// driver's partner terms remove (QOffset: q8_0's, which depends on how the backend makes its
+/// signed codes unsigned).
+template <class F, int QOffset>
+struct tile_sums_of {
+    static constexpr bool q8 = std::same_as<F, formats::q8_0>;
+    static constexpr int offset = [] {
+        if constexpr (q8) return QOffset;
+        else return F::offset;
+    }();
+    using tile = typename formats::packed<F>::tile;
+};
+
 /// AVX2 tile sums: vpmaddubsw of unsigned codes by the partner's signed bytes, pair sums kept in
 /// int16 over as many groups as cannot overflow (4-bit codes: all four, at most 8 * 2 * 15 * 127;
 /// 5-bit codes: two), then one vpmaddwd to int32. q8_0's signed codes take the sign trick
 /// (|x| times y with x's sign), one vpmaddwd per group, and need no offset.
 template <class F>
-struct tile_sums_avx2 {
-    static constexpr bool q8 = std::same_as<F, formats::q8_0>;
-    static constexpr int offset = [] {
-        if constexpr (q8) return 0;
-        else return F::offset;
-    }();
-    using tile = typename formats::packed<F>::tile;
+struct tile_sums_avx2 : tile_sums_of<F, 0> {
+    using typename tile_sums_of<F, 0>::tile;
+    using tile_sums_of<F, 0>::q8;
 
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i sums(const tile& t, const std::int8_t* qy, std::int32_t base) noexcept {
         const __m256i ones = _mm256_set1_epi16(1);
@@ -154,13 +163,9 @@ struct tile_sums_avx2 {
 /// their own, shifted back exactly); 5-bit codes get their fifth bits by a masked byte add of 16
 /// (the tile keeps them as a 32-bit mask per half group); q8_0's signed codes are offset by 128.
 template <class F>
-struct tile_sums_vnni {
-    static constexpr bool q8 = std::same_as<F, formats::q8_0>;
-    static constexpr int offset = [] {
-        if constexpr (q8) return 128;
-        else return F::offset;
-    }();
-    using tile = typename formats::packed<F>::tile;
+struct tile_sums_vnni : tile_sums_of<F, 128> {
+    using typename tile_sums_of<F, 128>::tile;
+    using tile_sums_of<F, 128>::q8;
 
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256i sums(const tile& t, const std::int8_t* qy, std::int32_t base) noexcept {
         __m256i lo = _mm256_set1_epi32(base), hi = _mm256_setzero_si256();
