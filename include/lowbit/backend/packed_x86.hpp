@@ -47,7 +47,7 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void partner_terms(const YB* y, std::int64_
         if constexpr (WithMin) _mm256_store_ps(sy + k, s8);
         if constexpr (Offset != 0) _mm256_store_si256(reinterpret_cast<__m256i*>(base + k), offset_terms8<Offset>(y + k));
     }
-    for (; k < count; ++k) {
+    for (int tail = static_cast<int>(count - k); tail > 0; --tail, ++k) { // (fewer than eight: a bound GCC sees)
         dy[k] = half_to_float(y[k].d);
         if constexpr (WithMin) sy[k] = half_to_float(y[k].s);
         if constexpr (Offset != 0) {
