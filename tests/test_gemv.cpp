@@ -17,7 +17,9 @@ namespace {
 
 using lowbit::type_id;
 
-constexpr type_id packable_types[] = {type_id::q4_0, type_id::q4_1, type_id::q5_0, type_id::q5_1, type_id::q8_0};
+constexpr type_id packable_types[] = {type_id::q4_0, type_id::q4_1, type_id::q5_0, type_id::q5_1, type_id::q8_0, type_id::q4_K};
+
+std::int64_t block_of(type_id t) { return static_cast<std::int64_t>(lowbit::find_layout(t)->block_size); }
 
 struct backend_guard {
     std::string saved{lowbit::active_backend()};
@@ -101,7 +103,8 @@ TEST_CASE("a tile holds four code bytes of each of eight rows per 32-byte group,
 
 TEST_CASE("packing loses nothing and is fully determined by the rows") {
     for (const type_id t : packable_types) {
-        for (const std::int64_t n : {std::int64_t{32}, std::int64_t{256}, std::int64_t{64 * 32 + 96}}) {
+        for (const std::int64_t n : {std::int64_t{32}, std::int64_t{256}, std::int64_t{64 * 32 + 96}, std::int64_t{2560}}) {
+            if (n % block_of(t) != 0) continue;
             for (const std::int64_t rows : {1, 7, 8, 9, 17}) {
                 CAPTURE(lowbit::type_name(t));
                 CAPTURE(n);
@@ -109,7 +112,9 @@ TEST_CASE("packing loses nothing and is fully determined by the rows") {
                 const auto q = quantize(t, normal(static_cast<std::size_t>(rows * n), 7), rows, n);
                 const std::size_t rb = lowbit::row_bytes(t, n);
                 const std::size_t bytes = lowbit::packed_bytes(t, rows, n);
-                CHECK(bytes == rb * static_cast<std::size_t>((rows + 7) / 8 * 8));
+                const std::size_t per_block = lowbit::ops(t).tile_bytes / 8; // the block's size; q4_K's 148
+                CHECK(per_block == (t == type_id::q4_K ? 148 : lowbit::find_layout(t)->type_size));
+                CHECK(bytes == per_block * static_cast<std::size_t>(n / block_of(t)) * static_cast<std::size_t>((rows + 7) / 8 * 8));
                 packed_buffer a(bytes, 0xA5A5A5A5u), b(bytes, 0x5A5A5A5Au);
                 lowbit::pack_rows(t, q.data(), rb, rows, n, a.data(), a.bytes());
                 lowbit::pack_rows(t, q.data(), rb, rows, n, b.data(), b.bytes());
@@ -132,7 +137,9 @@ TEST_CASE("every backend's gemv agrees with the exact dot of each row") {
     for (const type_id t : packable_types) {
         const type_id partner = lowbit::dot_partner(t);
         // 64 * 32 + 96: two chunks of partner blocks, the second with a tail of fewer than eight
-        for (const std::int64_t n : {std::int64_t{32}, std::int64_t{256}, std::int64_t{64 * 32 + 96}, std::int64_t{4096}}) {
+        // q4_K: 2560 = 10 blocks, more than one chunk of the packed kernels
+        for (const std::int64_t n : {std::int64_t{32}, std::int64_t{256}, std::int64_t{64 * 32 + 96}, std::int64_t{2560}, std::int64_t{4096}}) {
+            if (n % block_of(t) != 0 || n % block_of(partner) != 0) continue;
             for (const std::int64_t rows : {1, 5, 8, 13, 24}) {
                 CAPTURE(lowbit::type_name(t));
                 CAPTURE(n);
@@ -239,9 +246,10 @@ TEST_CASE("the checked packed API refuses what it cannot do, naming the problem"
 
     CHECK(lowbit::has_packed_layout(type_id::q4_0));
     CHECK(lowbit::has_packed_layout(type_id::q8_0));
-    CHECK(!lowbit::has_packed_layout(type_id::q4_K));
+    CHECK(lowbit::has_packed_layout(type_id::q4_K));
+    CHECK(!lowbit::has_packed_layout(type_id::q6_K));
     CHECK(!lowbit::has_packed_layout(type_id::f16));
-    auto msg = error_of([&] { lowbit::packed_bytes(type_id::q4_K, 8, 256); }, &code);
+    auto msg = error_of([&] { lowbit::packed_bytes(type_id::q6_K, 8, 256); }, &code);
     CHECK(code == lowbit::errc::unsupported_type);
     CHECK(contains(msg, "no packed layout"));
     msg = error_of([&] { lowbit::gemv(type_id::q8_1, w.data(), w.bytes(), qa.data(), out.data(), rows, n); }, &code);

@@ -242,7 +242,7 @@ inline void require_row_stride(const type_ops& o, std::size_t row_stride, std::i
 
 inline const type_ops& require_packable(type_id t) {
     const auto& o = require(t);
-    if (!o.pack_rows || !o.gemv) throw error(errc::unsupported_type, describe(t) + " has no packed layout (q4_0, q4_1, q5_0, q5_1 and q8_0 have)");
+    if (!o.pack_rows || !o.gemv) throw error(errc::unsupported_type, describe(t) + " has no packed layout (q4_0, q4_1, q5_0, q5_1, q8_0 and q4_K have)");
     return o;
 }
 
@@ -369,20 +369,20 @@ inline void dot_rows(type_id t, const void* rows, std::size_t row_stride, const 
     o.dot_rows(rows, row_stride, partner_row, out, nrows, n);
 }
 
-/// True when `t` has a packed layout (pack_rows / gemv): q4_0, q4_1, q5_0, q5_1 and q8_0.
+/// True when `t` has a packed layout (pack_rows / gemv): q4_0, q4_1, q5_0, q5_1, q8_0 and q4_K.
 inline bool has_packed_layout(type_id t) noexcept { return supports(t) && detail::ops_table()[static_cast<std::size_t>(t)].pack_rows; }
 
-/// Bytes of `nrows` rows of `n` values of `t` packed for gemv: the rows' own bytes, the row
-/// count rounded up to a multiple of 8 (formats/packed.hpp).
+/// Bytes of `nrows` rows of `n` values of `t` packed for gemv, the row count rounded up to a
+/// multiple of 8: the rows' own bytes, or for q4_K 148 per block instead of 144 (formats/packed.hpp).
 inline std::size_t packed_bytes(type_id t, std::int64_t nrows, std::int64_t n) {
     const auto& o = detail::require_packable(t);
     if (nrows < 0) throw error(errc::invalid_argument, "row count must not be negative, got " + std::to_string(nrows));
     detail::require_length(o, n, "value count");
     const auto groups = static_cast<std::uint64_t>(nrows / formats::packed_rows + (nrows % formats::packed_rows != 0));
-    const std::size_t rb = row_bytes(t, n);
-    if (groups != 0 && rb > std::numeric_limits<std::size_t>::max() / formats::packed_rows / groups)
+    const auto tiles_per_group = static_cast<std::uint64_t>(n) / o.layout->block_size;
+    if (groups != 0 && tiles_per_group > std::numeric_limits<std::size_t>::max() / o.tile_bytes / groups)
         throw error(errc::invalid_argument, "packed size of " + std::to_string(nrows) + " rows overflows size_t");
-    return static_cast<std::size_t>(groups) * formats::packed_rows * rb;
+    return static_cast<std::size_t>(groups * tiles_per_group * o.tile_bytes);
 }
 
 namespace detail {

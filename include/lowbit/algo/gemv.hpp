@@ -84,8 +84,8 @@ void gemv_with(const packed_tile<F>* w, const typename F::partner::block* y, flo
     } else {
         using block = typename F::block;
         constexpr int R = formats::packed_rows;
-        constexpr std::int64_t chunk = 32; // blocks per pass: the buffer stays within L1
         constexpr auto bs = static_cast<std::int64_t>(F::block_size);
+        constexpr std::int64_t chunk = bs >= 1024 ? 1 : 1024 / bs; // blocks per pass: the buffer stays within L1
         const std::int64_t nb = n / bs;
         block buffer[R][chunk];
         for (std::int64_t r0 = 0; r0 < rows; r0 += R) {

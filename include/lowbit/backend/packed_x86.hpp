@@ -194,12 +194,120 @@ struct tile_sums_vnni : tile_sums_of<F, 128> {
     }
 };
 
+// ---------------------------------------------------------------------------------------------
+// q4_K tiles: per 64-value slice, eight groups of codes give the eight rows' sums of its two
+// sub-blocks (low and high nibbles), which meet the rows' decoded scales as floats; the mins
+// meet the partner's sums per 32 values as int16 pairs in one vpmaddwd per two sub-blocks.
+
+/// The gemv driver of q4_K tiles. Sums::scaled(tile, partner codes) gives, per row, Σ over
+/// sub-blocks of scale * (codes · partner bytes). Instantiated per target like the one above.
+#define LOWBIT_DEFINE_PACKED_GEMV_Q4K(NAME, TARGET)                                                                                        \
+    template <class Sums>                                                                                                                  \
+    LOWBIT_X86_INLINE TARGET void NAME(const formats::tile_q4_K* w, const formats::block_q8_K* y, float* out, std::int64_t rows,          \
+                                       std::int64_t n) noexcept {                                                                          \
+        constexpr std::int64_t chunk = 16;                                                                                                 \
+        const std::int64_t nb = n / 256;                                                                                                   \
+        for (std::int64_t k0 = 0; k0 < nb; k0 += chunk) {                                                                                  \
+            const std::int64_t count = std::min(chunk, nb - k0);                                                                           \
+            alignas(16) std::int32_t pairs[chunk][4]; /* dword t: the partner's sums of sub-blocks 2t, 2t + 1 as int16 */                  \
+            for (std::int64_t k = 0; k < count; ++k) {                                                                                     \
+                const auto* bsums = reinterpret_cast<const __m128i*>(y[k0 + k].bsums);                                                     \
+                _mm_store_si128(reinterpret_cast<__m128i*>(pairs[k]), _mm_hadd_epi16(_mm_loadu_si128(bsums), _mm_loadu_si128(bsums + 1))); \
+            }                                                                                                                              \
+            for (std::int64_t r0 = 0; r0 < rows; r0 += 8) {                                                                               \
+                const formats::tile_q4_K* t = w + (r0 / 8) * nb + k0;                                                                      \
+                const std::int64_t valid = std::min<std::int64_t>(8, rows - r0);                                                           \
+                alignas(32) float sums[8] = {};                                                                                            \
+                if (k0 != 0) std::copy(out + r0, out + r0 + valid, sums);                                                                  \
+                __m256 acc = _mm256_load_ps(sums);                                                                                         \
+                for (std::int64_t k = 0; k < count; ++k) {                                                                                 \
+                    const formats::tile_q4_K& tk = t[k];                                                                                   \
+                    const __m256 codes = Sums::scaled(tk, y[k0 + k].qs);                                                                   \
+                    __m256i mins = _mm256_setzero_si256();                                                                                 \
+                    for (int p = 0; p < 4; ++p)                                                                                            \
+                        mins = _mm256_add_epi32(mins, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(                              \
+                                                                            reinterpret_cast<const __m128i*>(tk.mn[p]))),                  \
+                                                                        _mm256_set1_epi32(pairs[k][p])));                                  \
+                    const __m256 dy = _mm256_set1_ps(y[k0 + k].d);                                                                         \
+                    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tk.d))), dy);          \
+                    const __m256 dmin = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tk.dmin))), dy);    \
+                    acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), dmin, _mm256_fmadd_ps(codes, d, acc));                                \
+                }                                                                                                                          \
+                _mm256_store_ps(sums, acc);                                                                                                \
+                std::copy(sums, sums + valid, out + r0);                                                                                   \
+            }                                                                                                                              \
+        }                                                                                                                                  \
+    }
+
+LOWBIT_DEFINE_PACKED_GEMV_Q4K(packed_gemv_q4K_avx2, LOWBIT_TARGET_AVX2)
+LOWBIT_DEFINE_PACKED_GEMV_Q4K(packed_gemv_q4K_vnni, LOWBIT_TARGET_AVX512VNNI)
+
+/// The eight rows' scales of sub-block s as floats.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 q4K_scales(const formats::tile_q4_K& t, int s) noexcept {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.sc[s]))));
+}
+
+/// AVX2: a sub-block's eight vpmaddubsw stay in int16 (at most 8 * 2 * 15 * 127), one vpmaddwd to int32.
+struct q4K_sums_avx2 {
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scaled(const formats::tile_q4_K& t, const std::int8_t* qy) noexcept {
+        const __m256i low_nibbles = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+        __m256 acc = _mm256_setzero_ps();
+        for (int c = 0; c < 4; ++c) {
+            __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+            for (int g = 0; g < 8; ++g) {
+                const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.qs + 32 * (8 * c + g)));
+                lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(_mm256_and_si256(p, low_nibbles), partner_dword(qy + 64 * c + 4 * g)));
+                hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(p, 4), low_nibbles),
+                                                               partner_dword(qy + 64 * c + 32 + 4 * g)));
+            }
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(lo, ones)), q4K_scales(t, 2 * c), acc);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(hi, ones)), q4K_scales(t, 2 * c + 1), acc);
+        }
+        return acc;
+    }
+};
+
+/// VNNI: vpdpbusd in int32, the high nibbles in place (16x, shifted back exactly).
+struct q4K_sums_vnni {
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 scaled(const formats::tile_q4_K& t, const std::int8_t* qy) noexcept {
+        const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+        __m256 acc = _mm256_setzero_ps();
+        for (int c = 0; c < 4; ++c) {
+            __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+            for (int g = 0; g < 8; ++g) {
+                const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.qs + 32 * (8 * c + g)));
+                lo = _mm256_dpbusd_epi32(lo, _mm256_and_si256(p, low_nibbles), partner_dword(qy + 64 * c + 4 * g));
+                hi = _mm256_dpbusd_epi32(hi, _mm256_andnot_si256(low_nibbles, p), partner_dword(qy + 64 * c + 32 + 4 * g));
+            }
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), q4K_scales(t, 2 * c), acc);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srai_epi32(hi, 4)), q4K_scales(t, 2 * c + 1), acc);
+        }
+        return acc;
+    }
+};
+
 } // namespace lowbit::x86
 
 namespace lowbit {
 
+template <>
+struct packed_kernels<formats::q4_K, backend::avx2> {
+    LOWBIT_TARGET_AVX2 static void gemv(const formats::tile_q4_K* w, const formats::block_q8_K* y, float* out, std::int64_t rows,
+                                        std::int64_t n) noexcept {
+        x86::packed_gemv_q4K_avx2<x86::q4K_sums_avx2>(w, y, out, rows, n);
+    }
+};
+
+template <>
+struct packed_kernels<formats::q4_K, backend::avx512vnni> {
+    LOWBIT_TARGET_AVX512VNNI static void gemv(const formats::tile_q4_K* w, const formats::block_q8_K* y, float* out, std::int64_t rows,
+                                              std::int64_t n) noexcept {
+        x86::packed_gemv_q4K_vnni<x86::q4K_sums_vnni>(w, y, out, rows, n);
+    }
+};
+
 template <class F>
-    requires formats::has_packed_layout<F>
+    requires formats::has_packed_layout<F> && (F::block_size == 32)
 struct packed_kernels<F, backend::avx2> {
     LOWBIT_TARGET_AVX2 static void gemv(const typename formats::packed<F>::tile* w, const typename F::partner::block* y, float* out,
                                         std::int64_t rows, std::int64_t n) noexcept {
@@ -208,7 +316,7 @@ struct packed_kernels<F, backend::avx2> {
 };
 
 template <class F>
-    requires formats::has_packed_layout<F>
+    requires formats::has_packed_layout<F> && (F::block_size == 32)
 struct packed_kernels<F, backend::avx512vnni> {
     LOWBIT_TARGET_AVX512VNNI static void gemv(const typename formats::packed<F>::tile* w, const typename F::partner::block* y, float* out,
                                               std::int64_t rows, std::int64_t n) noexcept {

@@ -7,15 +7,17 @@
 // multiply-add instruction then advances eight rows by four values, each row in its own 32-bit
 // lane, and a tile's eight block sums are scaled by one vector of the eight rows' scales.
 //
-// The regrouping is lossless and takes no space: a tile is eight blocks' bytes, rearranged (the
-// last tile row of a matrix whose row count is not a multiple of eight is padded with zero
-// blocks). Tiles are stored row group by row group, each group's tiles in block order.
+// The regrouping is lossless. A legacy tile is eight blocks' bytes, rearranged; a q4_K tile keeps
+// its scales decoded, 32 bytes more (the last tile row of a matrix whose row count is not a
+// multiple of eight is padded with zero blocks). Tiles are stored row group by row group, each
+// group's tiles in block order.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "kquants.hpp"
 #include "legacy.hpp"
 
 namespace lowbit::formats {
@@ -105,5 +107,57 @@ template <int Bits, bool Affine>
 struct packed<legacy_format<Bits, Affine>> : impl::tile_rule<typename legacy_format<Bits, Affine>::block> {};
 template <>
 struct packed<q8_0> : impl::tile_rule<block_q8_0> {};
+
+/// q4_K: qs in groups as above (group g: bytes 4g .. 4g + 3 of each row's qs; values
+/// 64 (g / 8) + 4 (g % 8) + b in the low nibbles, 32 more in the high ones). The six-bit scales
+/// and mins are decoded: sc[s][j] is row j's scale of sub-block s, and mn[t][j] holds row j's mins
+/// of sub-blocks 2t and 2t + 1, ready to be widened into int16 pairs. The tile is 32 bytes larger
+/// than eight blocks (1184 against 1152), and the scale encoding is a bijection of the 12 bytes,
+/// so unpacking gives every block back byte for byte.
+struct tile_q4_K {
+    lowbit::f16 d[8], dmin[8];
+    std::uint8_t sc[8][8];
+    std::uint8_t mn[4][8][2];
+    std::uint8_t qs[1024];
+};
+static_assert(sizeof(tile_q4_K) == 1184);
+
+template <>
+struct packed<q4_K> {
+    using tile = tile_q4_K;
+    using codec = kquant::six_bit_scale_min;
+
+    static void pack(const block_q4_K* const (&rows)[8], tile& t) noexcept {
+        std::memset(&t, 0, sizeof(t));
+        for (int j = 0; j < 8; ++j) {
+            if (!rows[j]) continue;
+            const block_q4_K& b = *rows[j];
+            t.d[j] = b.d;
+            t.dmin[j] = b.dmin;
+            int sc[8], mn[8];
+            codec::decode(b.scales, sc, mn);
+            for (int s = 0; s < 8; ++s) {
+                t.sc[s][j] = static_cast<std::uint8_t>(sc[s]);
+                t.mn[s / 2][j][s % 2] = static_cast<std::uint8_t>(mn[s]);
+            }
+            for (int g = 0; g < 32; ++g) std::memcpy(&t.qs[32 * g + 4 * j], &b.qs[4 * g], 4);
+        }
+    }
+    static void unpack(const tile& t, block_q4_K* const (&rows)[8]) noexcept {
+        for (int j = 0; j < 8; ++j) {
+            if (!rows[j]) continue;
+            block_q4_K& b = *rows[j];
+            b.d = t.d[j];
+            b.dmin = t.dmin[j];
+            int sc[8], mn[8];
+            for (int s = 0; s < 8; ++s) {
+                sc[s] = t.sc[s][j];
+                mn[s] = t.mn[s / 2][j][s % 2];
+            }
+            codec::encode(sc, mn, b.scales);
+            for (int g = 0; g < 32; ++g) std::memcpy(&b.qs[4 * g], &t.qs[32 * g + 4 * j], 4);
+        }
+    }
+};
 
 } // namespace lowbit::formats
