@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <lowbit/error.hpp>
+
 namespace lowbit_test {
 
 /// The tests/data folder (compiled in by the build; overridable with LOWBIT_TEST_DATA).
@@ -63,6 +65,20 @@ inline std::vector<golden_case> golden_manifest() {
     }
     return cases;
 }
+
+/// The message of the lowbit::error that f() throws (and its code into *code), or "" if none.
+template <class F>
+std::string error_of(F&& f, lowbit::errc* code = nullptr) {
+    try {
+        f();
+    } catch (const lowbit::error& e) {
+        if (code) *code = e.code();
+        return e.what();
+    }
+    return "";
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;

@@ -13,6 +13,8 @@
 
 #include <lowbit/lowbit.hpp>
 
+#include "support.hpp"
+
 namespace {
 
 using lowbit::type_id;
@@ -49,17 +51,8 @@ std::vector<float> normal(std::size_t count, std::uint32_t seed, float scale = 1
     return v;
 }
 
-std::string error_of(auto&& f, lowbit::errc* code = nullptr) {
-    try {
-        f();
-    } catch (const lowbit::error& e) {
-        if (code) *code = e.code();
-        return e.what();
-    }
-    return "(no error)";
-}
-
-bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+using lowbit_test::contains;
+using lowbit_test::error_of;
 
 } // namespace
 
@@ -257,7 +250,7 @@ TEST_CASE("the checked packed API refuses what it cannot do, naming the problem"
 
     msg = error_of([&] { lowbit::pack_rows(type_id::q5_1, q.data(), rb, rows, n, w.data(), need - 1); }, &code);
     CHECK(code == lowbit::errc::invalid_argument);
-    CHECK(contains(msg, std::to_string(need).c_str()));
+    CHECK(contains(msg, std::to_string(need)));
     msg = error_of([&] { lowbit::pack_rows(type_id::q5_1, q.data(), rb, rows, n, static_cast<unsigned char*>(w.data()) + 2, need); });
     CHECK(contains(msg, "boundary"));
     msg = error_of([&] { lowbit::pack_rows(type_id::q5_1, q.data(), rb - 4, rows, n, w.data(), w.bytes()); });

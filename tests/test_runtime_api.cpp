@@ -8,21 +8,12 @@
 
 #include <lowbit/lowbit.hpp>
 
+#include "support.hpp"
+
 using lowbit::type_id;
 
-namespace {
-template <class F>
-std::string error_of(F&& f, lowbit::errc* code = nullptr) {
-    try {
-        f();
-    } catch (const lowbit::error& e) {
-        if (code) *code = e.code();
-        return e.what();
-    }
-    return "";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-} // namespace
+using lowbit_test::contains;
+using lowbit_test::error_of;
 
 TEST_CASE("type numbers are the GGUF ones") {
     CHECK(static_cast<int>(type_id::f32) == 0);

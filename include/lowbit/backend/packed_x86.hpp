@@ -290,37 +290,25 @@ struct q4K_sums_vnni {
 
 namespace lowbit {
 
-template <>
-struct packed_kernels<formats::q4_K, backend::avx2> {
-    LOWBIT_TARGET_AVX2 static void gemv(const formats::tile_q4_K* w, const formats::block_q8_K* y, float* out, std::int64_t rows,
-                                        std::int64_t n) noexcept {
-        x86::packed_gemv_q4K_avx2<x86::q4K_sums_avx2>(w, y, out, rows, n);
-    }
-};
-
-template <>
-struct packed_kernels<formats::q4_K, backend::avx512vnni> {
-    LOWBIT_TARGET_AVX512VNNI static void gemv(const formats::tile_q4_K* w, const formats::block_q8_K* y, float* out, std::int64_t rows,
-                                              std::int64_t n) noexcept {
-        x86::packed_gemv_q4K_vnni<x86::q4K_sums_vnni>(w, y, out, rows, n);
-    }
-};
-
+// One kernel per target for every packed format: the legacy tiles and q8_0 through the driver of
+// 32-value blocks, q4_K through its own.
 template <class F>
-    requires formats::has_packed_layout<F> && (F::block_size == 32)
+    requires formats::has_packed_layout<F>
 struct packed_kernels<F, backend::avx2> {
     LOWBIT_TARGET_AVX2 static void gemv(const typename formats::packed<F>::tile* w, const typename F::partner::block* y, float* out,
                                         std::int64_t rows, std::int64_t n) noexcept {
-        x86::packed_gemv_avx2<x86::tile_sums_avx2<F>>(w, y, out, rows, n);
+        if constexpr (std::same_as<F, formats::q4_K>) x86::packed_gemv_q4K_avx2<x86::q4K_sums_avx2>(w, y, out, rows, n);
+        else x86::packed_gemv_avx2<x86::tile_sums_avx2<F>>(w, y, out, rows, n);
     }
 };
 
 template <class F>
-    requires formats::has_packed_layout<F> && (F::block_size == 32)
+    requires formats::has_packed_layout<F>
 struct packed_kernels<F, backend::avx512vnni> {
     LOWBIT_TARGET_AVX512VNNI static void gemv(const typename formats::packed<F>::tile* w, const typename F::partner::block* y, float* out,
                                               std::int64_t rows, std::int64_t n) noexcept {
-        x86::packed_gemv_vnni<x86::tile_sums_vnni<F>>(w, y, out, rows, n);
+        if constexpr (std::same_as<F, formats::q4_K>) x86::packed_gemv_q4K_vnni<x86::q4K_sums_vnni>(w, y, out, rows, n);
+        else x86::packed_gemv_vnni<x86::tile_sums_vnni<F>>(w, y, out, rows, n);
     }
 };
 

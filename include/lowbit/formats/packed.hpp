@@ -45,6 +45,15 @@ template <class F>
 struct packed;
 
 namespace impl {
+/// The regrouping of every tile's codes: bytes 4g .. 4g + 3 of row j's `bytes` code bytes go to
+/// group g of the tile, at 4j .. 4j + 3 (and back).
+inline void group_codes(const void* row, int bytes, int j, void* tile) noexcept {
+    for (int g = 0; g < bytes / 4; ++g) std::memcpy(static_cast<unsigned char*>(tile) + 32 * g + 4 * j, static_cast<const unsigned char*>(row) + 4 * g, 4);
+}
+inline void ungroup_codes(const void* tile, int bytes, int j, void* row) noexcept {
+    for (int g = 0; g < bytes / 4; ++g) std::memcpy(static_cast<unsigned char*>(row) + 4 * g, static_cast<const unsigned char*>(tile) + 32 * g + 4 * j, 4);
+}
+
 template <class Block> struct tile_of;
 template <> struct tile_of<block_q4_0> { using type = tile_q4_0; };
 template <> struct tile_of<block_q4_1> { using type = tile_q4_1; };
@@ -68,7 +77,7 @@ struct tile_rule {
             const Block& b = *rows[j];
             t.d[j] = b.d;
             if constexpr (has_min) t.m[j] = b.m;
-            for (int g = 0; g < qs_bytes / 4; ++g) std::memcpy(&t.qs[32 * g + 4 * j], &b.qs[4 * g], 4);
+            group_codes(b.qs, qs_bytes, j, t.qs);
             if constexpr (has_qh) {
                 std::uint32_t qh;
                 std::memcpy(&qh, b.qh, 4);
@@ -86,7 +95,7 @@ struct tile_rule {
             Block& b = *rows[j];
             b.d = t.d[j];
             if constexpr (has_min) b.m = t.m[j];
-            for (int g = 0; g < qs_bytes / 4; ++g) std::memcpy(&b.qs[4 * g], &t.qs[32 * g + 4 * j], 4);
+            ungroup_codes(t.qs, qs_bytes, j, b.qs);
             if constexpr (has_qh) {
                 std::uint32_t qh = 0;
                 for (int g = 0; g < 4; ++g) {
@@ -140,7 +149,7 @@ struct packed<q4_K> {
                 t.sc[s][j] = static_cast<std::uint8_t>(sc[s]);
                 t.mn[s / 2][j][s % 2] = static_cast<std::uint8_t>(mn[s]);
             }
-            for (int g = 0; g < 32; ++g) std::memcpy(&t.qs[32 * g + 4 * j], &b.qs[4 * g], 4);
+            impl::group_codes(b.qs, sizeof(b.qs), j, t.qs);
         }
     }
     static void unpack(const tile& t, block_q4_K* const (&rows)[8]) noexcept {
@@ -155,7 +164,7 @@ struct packed<q4_K> {
                 mn[s] = t.mn[s / 2][j][s % 2];
             }
             codec::encode(sc, mn, b.scales);
-            for (int g = 0; g < 32; ++g) std::memcpy(&b.qs[4 * g], &t.qs[32 * g + 4 * j], 4);
+            impl::ungroup_codes(t.qs, sizeof(b.qs), j, b.qs);
         }
     }
 };
