@@ -46,6 +46,9 @@ struct type_ops {
     const char* dot_backend = nullptr;
 };
 
+/// Bytes of a row of `n_per_row` values (defined below with the public API).
+inline std::size_t row_bytes(type_id t, std::int64_t n_per_row);
+
 namespace detail {
 
 // The table is filled per format and per operation with the first backend of
@@ -223,12 +226,8 @@ inline void require_finite(const float* x, std::int64_t n, const char* what, std
     }
 }
 
-/// (n already checked by require_length)
 inline void require_row_stride(const type_ops& o, std::size_t row_stride, std::int64_t nrows, std::int64_t n) {
-    const auto blocks = static_cast<std::uint64_t>(n) / o.layout->block_size;
-    if (blocks > std::numeric_limits<std::size_t>::max() / o.layout->type_size)
-        throw error(errc::invalid_argument, "row of " + std::to_string(n) + " values overflows size_t");
-    const auto rb = static_cast<std::size_t>(blocks * o.layout->type_size);
+    const std::size_t rb = row_bytes(o.layout->id, n);
     if (row_stride < rb)
         throw error(errc::invalid_argument, "row stride " + std::to_string(row_stride) + " is shorter than a row of " +
                                                 std::to_string(n) + " " + std::string(o.layout->name) + " values (" +
@@ -248,7 +247,7 @@ inline const type_ops& require_packable(type_id t) {
 
 inline void require_packed_buffer(const type_ops& o, type_id t, const void* p, std::size_t size, std::size_t need, const char* what) {
     if (size < need)
-        throw error(errc::invalid_argument, std::string(what) + " hold " + std::to_string(size) + " bytes, " + std::to_string(need) +
+        throw error(errc::invalid_argument, std::string(what) + ": " + std::to_string(size) + " bytes, " + std::to_string(need) +
                                                 " needed for these rows of " + describe(t));
     if (reinterpret_cast<std::uintptr_t>(p) % o.tile_align != 0)
         throw error(errc::invalid_argument, std::string(what) + " must start on a " + std::to_string(o.tile_align) + "-byte boundary");
