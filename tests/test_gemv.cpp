@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -19,7 +20,8 @@ namespace {
 
 using lowbit::type_id;
 
-constexpr type_id packable_types[] = {type_id::q4_0, type_id::q4_1, type_id::q5_0, type_id::q5_1, type_id::q8_0, type_id::q4_K};
+constexpr type_id packable_types[] = {type_id::q4_0, type_id::q4_1, type_id::q5_0, type_id::q5_1, type_id::q8_0,
+                                      type_id::q2_K, type_id::q3_K, type_id::q4_K, type_id::q6_K};
 
 std::int64_t block_of(type_id t) { return static_cast<std::int64_t>(lowbit::find_layout(t)->block_size); }
 
@@ -94,6 +96,106 @@ TEST_CASE("a tile holds four code bytes of each of eight rows per 32-byte group,
     CHECK((t.qh[0] >> 12) == 0);
 }
 
+TEST_CASE("q6_K and q3_K tiles hold the documented bytes") {
+    using namespace lowbit::formats;
+    std::mt19937 rng(17);
+    auto byte = [&] { return static_cast<std::uint8_t>(rng() & 0xFF); };
+    block_q6_K six[8];
+    block_q3_K three[8];
+    for (int j = 0; j < 8; ++j) {
+        for (auto& v : six[j].ql) v = byte();
+        for (auto& v : six[j].qh) v = byte();
+        for (auto& v : six[j].scales) v = static_cast<std::int8_t>(byte());
+        six[j].d = lowbit::f16{static_cast<std::uint16_t>(0x3C00 + j)};
+        for (auto& v : three[j].hmask) v = byte();
+        for (auto& v : three[j].qs) v = byte();
+        for (auto& v : three[j].scales) v = byte();
+        three[j].d = lowbit::f16{static_cast<std::uint16_t>(0x3800 + j)};
+    }
+    const block_q6_K* in6[8];
+    const block_q3_K* in3[8];
+    for (int j = 0; j < 8; ++j) {
+        in6[j] = &six[j];
+        in3[j] = &three[j];
+    }
+    tile_q6_K t6;
+    tile_q3_K t3;
+    packed<q6_K>::pack(in6, t6);
+    packed<q3_K>::pack(in3, t3);
+    for (int j = 0; j < 8; ++j) {
+        CAPTURE(j);
+        CHECK(t6.d[j] == six[j].d);
+        CHECK(t3.d[j] == three[j].d);
+        for (int s = 0; s < 16; ++s) {
+            CHECK(t6.scales[s / 2][j][s % 2] == six[j].scales[s]);
+            // q3_K: code j % 8's low nibble in byte j % 8 (high nibble from 8 on), top bits in byte 8 + j % 4
+            const int code = ((three[j].scales[s % 8] >> (4 * (s / 8))) & 0xF) | (((three[j].scales[8 + s % 4] >> (2 * (s / 4))) & 3) << 4);
+            CHECK(t3.scales[s / 2][j][s % 2] == code - 32);
+        }
+        for (int v = 0; v < 256; ++v) {
+            const int h = v / 128, s = v % 128 / 32, l = v % 32;
+            // the reference's q6_K: ql[64 h + l + 32 (s % 2)] nibble s / 2, qh[32 h + l] bits 2 s
+            const int code6 = ((six[j].ql[64 * h + 32 * (s % 2) + l] >> (4 * (s / 2))) & 0xF) | (((six[j].qh[32 * h + l] >> (2 * s)) & 3) << 4);
+            const int at = 32 * (8 * h + l / 4) + 4 * j + l % 4; // group 8 h + l / 4
+            const int a = t6.a[at], b = t6.b[at], c = t6.c[at];
+            const int got = s == 0 ? a & 63 : s == 1 ? b & 63 : s == 2 ? c & 63 : (a >> 6) | (b >> 6) << 2 | (c >> 6) << 4;
+            CHECK(got == code6);
+            // q3_K: qs[32 h + l] bits 2 s, hmask[l] bit 4 h + s
+            CHECK(t3.qs[at] == three[j].qs[32 * h + l]);
+            CHECK(((t3.hmask[4 * h + s][l / 4] >> (4 * j + l % 4)) & 1u) == ((three[j].hmask[l] >> (4 * h + s)) & 1u));
+        }
+    }
+}
+
+TEST_CASE("K-quant gemv: the largest codes against the partner's extremes overflow nothing") {
+    using namespace lowbit::formats;
+    backend_guard guard;
+    const std::int64_t rows = 8, n = 512;
+    for (const type_id t : {type_id::q2_K, type_id::q3_K, type_id::q4_K, type_id::q6_K}) {
+        for (const int extreme : {-128, 127}) {
+            CAPTURE(lowbit::type_name(t));
+            CAPTURE(extreme);
+            // every code and scale byte all ones (the largest codes; q6_K's scales -1, q2_K's and
+            // q4_K's scales and mins 15 / 63), the f16 factors 1 or -1 per row
+            const std::size_t rb = lowbit::row_bytes(t, n);
+            std::vector<unsigned char> q(rb * rows, 0xFF);
+            for (std::int64_t r = 0; r < rows; ++r) {
+                for (std::int64_t k = 0; k < n / 256; ++k) {
+                    unsigned char* blk = q.data() + static_cast<std::size_t>(r) * rb + static_cast<std::size_t>(k) * lowbit::row_bytes(t, 256);
+                    const lowbit::f16 one{static_cast<std::uint16_t>(r % 2 ? 0xBC00 : 0x3C00)};
+                    switch (t) {
+                    case type_id::q2_K: std::memcpy(blk + offsetof(block_q2_K, d), &one, 2); std::memcpy(blk + offsetof(block_q2_K, dmin), &one, 2); break;
+                    case type_id::q3_K: std::memcpy(blk + offsetof(block_q3_K, d), &one, 2); break;
+                    case type_id::q4_K: std::memcpy(blk + offsetof(block_q4_K, d), &one, 2); std::memcpy(blk + offsetof(block_q4_K, dmin), &one, 2); break;
+                    default: std::memcpy(blk + offsetof(block_q6_K, d), &one, 2); break;
+                    }
+                }
+            }
+            std::vector<block_q8_K> y(static_cast<std::size_t>(n / 256));
+            for (auto& b : y) {
+                b.d = 1.0f;
+                for (auto& v : b.qs) v = static_cast<std::int8_t>(extreme);
+                for (auto& v : b.bsums) v = static_cast<std::int16_t>(16 * extreme);
+            }
+            std::vector<float> deq(static_cast<std::size_t>(n));
+            packed_buffer w(lowbit::packed_bytes(t, rows, n));
+            lowbit::pack_rows(t, q.data(), rb, rows, n, w.data(), w.bytes());
+            for (const auto& b : lowbit::available_backends()) {
+                CAPTURE(b);
+                lowbit::set_backend(b);
+                std::vector<float> out(rows);
+                lowbit::gemv(t, w.data(), w.bytes(), y.data(), out.data(), rows, n);
+                for (std::int64_t r = 0; r < rows; ++r) {
+                    lowbit::dequantize(t, q.data() + static_cast<std::size_t>(r) * rb, deq.data(), n);
+                    double exact = 0;
+                    for (const float v : deq) exact += static_cast<double>(v) * extreme;
+                    CHECK(out[static_cast<std::size_t>(r)] == doctest::Approx(exact).epsilon(1e-6));
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("packing loses nothing and is fully determined by the rows") {
     for (const type_id t : packable_types) {
         for (const std::int64_t n : {std::int64_t{32}, std::int64_t{256}, std::int64_t{64 * 32 + 96}, std::int64_t{2560}}) {
@@ -105,8 +207,9 @@ TEST_CASE("packing loses nothing and is fully determined by the rows") {
                 const auto q = quantize(t, normal(static_cast<std::size_t>(rows * n), 7), rows, n);
                 const std::size_t rb = lowbit::row_bytes(t, n);
                 const std::size_t bytes = lowbit::packed_bytes(t, rows, n);
-                const std::size_t per_block = lowbit::ops(t).tile_bytes / 8; // the block's size; q4_K's 148
-                CHECK(per_block == (t == type_id::q4_K ? 148 : lowbit::find_layout(t)->type_size));
+                const std::size_t per_block = lowbit::ops(t).tile_bytes / 8; // the block's size; q3_K's and q4_K's 4 more
+                const bool decoded_scales = t == type_id::q3_K || t == type_id::q4_K;
+                CHECK(per_block == lowbit::find_layout(t)->type_size + (decoded_scales ? 4 : 0));
                 CHECK(bytes == per_block * static_cast<std::size_t>(n / block_of(t)) * static_cast<std::size_t>((rows + 7) / 8 * 8));
                 packed_buffer a(bytes, 0xA5A5A5A5u), b(bytes, 0x5A5A5A5Au);
                 lowbit::pack_rows(t, q.data(), rb, rows, n, a.data(), a.bytes());
@@ -240,9 +343,10 @@ TEST_CASE("the checked packed API refuses what it cannot do, naming the problem"
     CHECK(lowbit::has_packed_layout(type_id::q4_0));
     CHECK(lowbit::has_packed_layout(type_id::q8_0));
     CHECK(lowbit::has_packed_layout(type_id::q4_K));
-    CHECK(!lowbit::has_packed_layout(type_id::q6_K));
+    CHECK(lowbit::has_packed_layout(type_id::q6_K));
+    CHECK(!lowbit::has_packed_layout(type_id::q5_K));
     CHECK(!lowbit::has_packed_layout(type_id::f16));
-    auto msg = error_of([&] { lowbit::packed_bytes(type_id::q6_K, 8, 256); }, &code);
+    auto msg = error_of([&] { lowbit::packed_bytes(type_id::q5_K, 8, 256); }, &code);
     CHECK(code == lowbit::errc::unsupported_type);
     CHECK(contains(msg, "no packed layout"));
     msg = error_of([&] { lowbit::gemv(type_id::q8_1, w.data(), w.bytes(), qa.data(), out.data(), rows, n); }, &code);

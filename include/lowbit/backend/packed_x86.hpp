@@ -195,43 +195,38 @@ struct tile_sums_vnni : tile_sums_of<F, 128> {
 };
 
 // ---------------------------------------------------------------------------------------------
-// q4_K tiles: per 64-value slice, eight groups of codes give the eight rows' sums of its two
-// sub-blocks (low and high nibbles), which meet the rows' decoded scales as floats; the mins
-// meet the partner's sums per 32 values as int16 pairs in one vpmaddwd per two sub-blocks.
+// K-quant tiles. A target's Sums policy gives the eight rows' Σ over sub-blocks of
+// scale * (codes · partner bytes) as floats, the codes taken unsigned; the tile's k_tile part
+// gives the rest in int32: Σ over sub-blocks of min * the partner's sums (q2_K, q4_K), or of
+// scale * the code offset * those sums (q3_K: 4, q6_K: 32), one vpmaddwd per two sub-blocks.
 
-/// The gemv driver of q4_K tiles. Sums::scaled(tile, partner codes) gives, per row, Σ over
-/// sub-blocks of scale * (codes · partner bytes). Instantiated per target like the one above.
-#define LOWBIT_DEFINE_PACKED_GEMV_Q4K(NAME, TARGET)                                                                                        \
+/// The gemv driver of K-quant tiles, instantiated per target like the one above.
+#define LOWBIT_DEFINE_PACKED_GEMV_K(NAME, TARGET)                                                                                          \
     template <class Sums>                                                                                                                  \
-    LOWBIT_X86_INLINE TARGET void NAME(const formats::tile_q4_K* w, const formats::block_q8_K* y, float* out, std::int64_t rows,          \
+    LOWBIT_X86_INLINE TARGET void NAME(const typename Sums::tile* w, const formats::block_q8_K* y, float* out, std::int64_t rows,          \
                                        std::int64_t n) noexcept {                                                                          \
+        using tile = typename Sums::tile;                                                                                                  \
+        using parts = k_tile<tile>;                                                                                                        \
         constexpr std::int64_t chunk = 16;                                                                                                 \
         const std::int64_t nb = n / 256;                                                                                                   \
         for (std::int64_t k0 = 0; k0 < nb; k0 += chunk) {                                                                                  \
             const std::int64_t count = std::min(chunk, nb - k0);                                                                           \
-            alignas(16) std::int32_t pairs[chunk][4]; /* dword t: the partner's sums of sub-blocks 2t, 2t + 1 as int16 */                  \
-            for (std::int64_t k = 0; k < count; ++k) {                                                                                     \
-                const auto* bsums = reinterpret_cast<const __m128i*>(y[k0 + k].bsums);                                                     \
-                _mm_store_si128(reinterpret_cast<__m128i*>(pairs[k]), _mm_hadd_epi16(_mm_loadu_si128(bsums), _mm_loadu_si128(bsums + 1))); \
-            }                                                                                                                              \
+            alignas(32) std::int32_t terms[chunk][8]; /* the partner's sums as parts::mins wants them */                                   \
+            for (std::int64_t k = 0; k < count; ++k) parts::partner(y[k0 + k], terms[k]);                                                  \
             for (std::int64_t r0 = 0; r0 < rows; r0 += 8) {                                                                               \
-                const formats::tile_q4_K* t = w + (r0 / 8) * nb + k0;                                                                      \
+                const tile* t = w + (r0 / 8) * nb + k0;                                                                                    \
                 const std::int64_t valid = std::min<std::int64_t>(8, rows - r0);                                                           \
                 alignas(32) float sums[8] = {};                                                                                            \
                 if (k0 != 0) std::copy(out + r0, out + r0 + valid, sums);                                                                  \
                 __m256 acc = _mm256_load_ps(sums);                                                                                         \
                 for (std::int64_t k = 0; k < count; ++k) {                                                                                 \
-                    const formats::tile_q4_K& tk = t[k];                                                                                   \
+                    const tile& tk = t[k];                                                                                                 \
                     const __m256 codes = Sums::scaled(tk, y[k0 + k].qs);                                                                   \
-                    __m256i mins = _mm256_setzero_si256();                                                                                 \
-                    for (int p = 0; p < 4; ++p)                                                                                            \
-                        mins = _mm256_add_epi32(mins, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(                              \
-                                                                            reinterpret_cast<const __m128i*>(tk.mn[p]))),                  \
-                                                                        _mm256_set1_epi32(pairs[k][p])));                                  \
+                    const __m256 mins = _mm256_cvtepi32_ps(parts::mins(tk, terms[k]));                                                     \
                     const __m256 dy = _mm256_set1_ps(y[k0 + k].d);                                                                         \
-                    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tk.d))), dy);          \
-                    const __m256 dmin = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tk.dmin))), dy);    \
-                    acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), dmin, _mm256_fmadd_ps(codes, d, acc));                                \
+                    const __m256 d = _mm256_mul_ps(f16x8(tk.d), dy);                                                                     \
+                    if constexpr (parts::has_dmin) acc = _mm256_fnmadd_ps(mins, _mm256_mul_ps(f16x8(tk.dmin), dy), _mm256_fmadd_ps(codes, d, acc)); \
+                    else acc = _mm256_fmadd_ps(_mm256_sub_ps(codes, mins), d, acc);                                                        \
                 }                                                                                                                          \
                 _mm256_store_ps(sums, acc);                                                                                                \
                 std::copy(sums, sums + valid, out + r0);                                                                                   \
@@ -239,23 +234,234 @@ struct tile_sums_vnni : tile_sums_of<F, 128> {
         }                                                                                                                                  \
     }
 
-LOWBIT_DEFINE_PACKED_GEMV_Q4K(packed_gemv_q4K_avx2, LOWBIT_TARGET_AVX2)
-LOWBIT_DEFINE_PACKED_GEMV_Q4K(packed_gemv_q4K_vnni, LOWBIT_TARGET_AVX512VNNI)
+/// Eight f16 as floats.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 f16x8(const lowbit::f16* h) noexcept {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+}
 
-/// The eight rows' scales of sub-block s as floats.
+/// A scale-pair vector (lane j: row j's scales of sub-blocks 2t, 2t + 1 as int16) times the
+/// partner's two sums of 16 in every lane (an int32 of block_q8_K::bsums): one vpmaddwd.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i pair_times(__m256i pairs, std::int32_t sums) noexcept {
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi32(sums));
+}
+
+/// The eight rows' scales of sub-block 2t + e from a scale-pair vector, as floats.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 pick_scale(__m256i pairs, int e) noexcept {
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi32(e == 0 ? 1 : 0x10000)));
+}
+
+/// One 32-byte group of a tile's codes.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i group_at(const std::uint8_t* field, int group) noexcept {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(field + 32 * group));
+}
+
+/// Per K-quant tile, what the targets share: partner() puts the partner block's sums in the
+/// form mins() takes; mins() is the eight rows' int32 term that multiplies dmin (has_dmin) or d.
+/// The tiles of sixteen sub-blocks add: scale(t, p, e), the rows' scales of sub-block 2p + e as
+/// floats; codes_vnni(t, group, v), the four slices' code vectors of a group (slice s scaled by
+/// 2^vnni_shift[s] in place, for vpdpbusd); codes_avx2, the same unscaled (vpmaddubsw saturates
+/// beyond 127 * 128 per pair), whose int16 pair sums hold int16_groups groups.
+template <class Tile>
+struct k_tile;
+
+template <>
+struct k_tile<formats::tile_q4_K> {
+    static constexpr bool has_dmin = true;
+    /// The partner's sums per 32 values, as int16 pairs of sub-blocks 2p, 2p + 1 (p < 4).
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void partner(const formats::block_q8_K& y, std::int32_t* terms) noexcept {
+        const auto* bsums = reinterpret_cast<const __m128i*>(y.bsums);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(terms), _mm_hadd_epi16(_mm_loadu_si128(bsums), _mm_loadu_si128(bsums + 1)));
+    }
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i mins(const formats::tile_q4_K& t, const std::int32_t* terms) noexcept {
+        __m256i m = _mm256_setzero_si256();
+        for (int p = 0; p < 4; ++p)
+            m = _mm256_add_epi32(m, pair_times(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t.mn[p]))), terms[p]));
+        return m;
+    }
+};
+
+/// The part shared by the tiles of sixteen sub-blocks: the partner's bsums as they are; the
+/// scale pairs, signed bytes or (Nibbles, q2_K) scale and min codes in a byte's two nibbles;
+/// mins(), Σ over the eight pairs of min (or scale) pairs * sums, shifted left by Shift (the
+/// code offset's log).
+template <class Tile, bool Nibbles, int Shift>
+struct k16_tile {
+    static constexpr bool has_dmin = Nibbles;
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void partner(const formats::block_q8_K& y, std::int32_t* terms) noexcept {
+        std::memcpy(terms, y.bsums, sizeof(y.bsums));
+    }
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i pair_bytes(const Tile& t, int p) noexcept {
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t.scales[p]));
+        return Nibbles ? _mm256_cvtepu8_epi16(b) : _mm256_cvtepi8_epi16(b);
+    }
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i mins(const Tile& t, const std::int32_t* terms) noexcept {
+        __m256i m = _mm256_setzero_si256();
+        LOWBIT_UNROLL
+        for (int p = 0; p < 8; ++p) {
+            const __m256i pairs = Nibbles ? _mm256_srli_epi16(pair_bytes(t, p), 4) : pair_bytes(t, p);
+            m = _mm256_add_epi32(m, pair_times(pairs, terms[p]));
+        }
+        return _mm256_slli_epi32(m, Shift);
+    }
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scale(const Tile& t, int p, int e) noexcept {
+        const __m256i pairs = Nibbles ? _mm256_and_si256(pair_bytes(t, p), _mm256_set1_epi16(0x0F)) : pair_bytes(t, p);
+        return pick_scale(pairs, e);
+    }
+};
+
+template <>
+struct k_tile<formats::tile_q2_K> : k16_tile<formats::tile_q2_K, true, 0> {
+    static constexpr int vnni_shift[4] = {0, 2, 4, 6};
+    static constexpr int int16_groups = 4; // 4 * 2 * 3 * 128
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void codes_avx2(const formats::tile_q2_K& t, int group, __m256i (&v)[4]) noexcept {
+        const __m256i q = group_at(t.qs, group), three = _mm256_set1_epi8(3);
+        v[0] = _mm256_and_si256(q, three);
+        v[1] = _mm256_and_si256(_mm256_srli_epi16(q, 2), three);
+        v[2] = _mm256_and_si256(_mm256_srli_epi16(q, 4), three);
+        v[3] = _mm256_and_si256(_mm256_srli_epi16(q, 6), three);
+    }
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static void codes_vnni(const formats::tile_q2_K& t, int group, __m256i (&v)[4]) noexcept {
+        const __m256i q = group_at(t.qs, group);
+        LOWBIT_UNROLL
+        for (int s = 0; s < 4; ++s) v[s] = _mm256_and_si256(q, _mm256_set1_epi8(static_cast<char>(3 << (2 * s))));
+    }
+};
+
+template <>
+struct k_tile<formats::tile_q3_K> : k16_tile<formats::tile_q3_K, false, 2> {
+    static constexpr int vnni_shift[4] = {0, 2, 4, 5}; // slice 3 at 32x: with its high bit (128x) the code stays a byte
+    static constexpr int int16_groups = 4;             // 4 * 2 * 7 * 128
+    /// Group 8 h + g: slice s of half h is slice 4 h + s of the high-bit masks.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void codes_avx2(const formats::tile_q3_K& t, int group, __m256i (&v)[4]) noexcept {
+        const __m256i q = group_at(t.qs, group), three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+        const int h = group / 8, g = group % 8;
+        LOWBIT_UNROLL
+        for (int s = 0; s < 4; ++s)
+            v[s] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), three), _mm256_and_si256(bit_bytes(t.hmask[4 * h + s][g]), four));
+    }
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static void codes_vnni(const formats::tile_q3_K& t, int group, __m256i (&v)[4]) noexcept {
+        const __m256i q = group_at(t.qs, group);
+        const int h = group / 8, g = group % 8;
+        LOWBIT_UNROLL
+        for (int s = 0; s < 4; ++s) {
+            const __m256i low = s < 3 ? _mm256_and_si256(q, _mm256_set1_epi8(static_cast<char>(3 << (2 * s))))
+                                      : _mm256_and_si256(_mm256_srli_epi16(q, 1), _mm256_set1_epi8(0x60));
+            v[s] = _mm256_mask_add_epi8(low, _cvtu32_mask32(t.hmask[4 * h + s][g]), low, _mm256_set1_epi8(static_cast<char>(4 << vnni_shift[s])));
+        }
+    }
+};
+
+template <>
+struct k_tile<formats::tile_q6_K> : k16_tile<formats::tile_q6_K, false, 5> {
+    static constexpr int vnni_shift[4] = {0, 0, 0, 2}; // the fourth code assembled at 4x
+    static constexpr int int16_groups = 2;             // 2 * 2 * 63 * 128
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void codes_avx2(const formats::tile_q6_K& t, int group, __m256i (&v)[4]) noexcept {
+        const __m256i a = group_at(t.a, group), b = group_at(t.b, group), c = group_at(t.c, group), six = _mm256_set1_epi8(63);
+        v[0] = _mm256_and_si256(a, six);
+        v[1] = _mm256_and_si256(b, six);
+        v[2] = _mm256_and_si256(c, six);
+        v[3] = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 6), _mm256_set1_epi8(0x03)),
+                                               _mm256_and_si256(_mm256_srli_epi16(b, 4), _mm256_set1_epi8(0x0C))),
+                               _mm256_and_si256(_mm256_srli_epi16(c, 2), _mm256_set1_epi8(0x30)));
+    }
+    /// The fourth code at 4x: bits 7-6 from c, 5-4 from b's 7-6, 3-2 from a's 7-6 (two selects by
+    /// constant masks, then the low two bits cleared).
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static void codes_vnni(const formats::tile_q6_K& t, int group, __m256i (&v)[4]) noexcept {
+        const __m256i a = group_at(t.a, group), b = group_at(t.b, group), c = group_at(t.c, group), six = _mm256_set1_epi8(63);
+        constexpr int select = 0xCA; // first ? second : third
+        v[0] = _mm256_and_si256(a, six);
+        v[1] = _mm256_and_si256(b, six);
+        v[2] = _mm256_and_si256(c, six);
+        const __m256i ab = _mm256_ternarylogic_epi32(_mm256_set1_epi8(0x0C), _mm256_srli_epi16(a, 4), _mm256_srli_epi16(b, 2), select);
+        v[3] = _mm256_and_si256(_mm256_ternarylogic_epi32(_mm256_set1_epi8(static_cast<char>(0xC0)), c, ab, select),
+                                _mm256_set1_epi8(static_cast<char>(0xFC)));
+    }
+};
+
+/// Sums of the tiles of sixteen sub-blocks. Group 8 h + g meets the partner's bytes
+/// 128 h + 32 s + 4 g .. + 3 for slice s; groups 4q .. 4q + 3 of a half make up sub-blocks
+/// 2 s + q of its slices, whose scales are pair 4 h + s, element q.
+template <class Tile>
+struct k16_sums_avx2 {
+    using tile = Tile;
+    using parts = k_tile<Tile>;
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scaled(const Tile& t, const std::int8_t* qy) noexcept {
+        const __m256i ones = _mm256_set1_epi16(1);
+        __m256 acc = _mm256_setzero_ps();
+        LOWBIT_UNROLL
+        for (int h = 0; h < 2; ++h) {
+            LOWBIT_UNROLL
+            for (int q = 0; q < 2; ++q) {
+                __m256i sum[4], pairs[4];
+                LOWBIT_UNROLL
+                for (int s = 0; s < 4; ++s) sum[s] = pairs[s] = _mm256_setzero_si256();
+                LOWBIT_UNROLL
+                for (int g = 4 * q; g < 4 * q + 4; ++g) {
+                    __m256i v[4];
+                    parts::codes_avx2(t, 8 * h + g, v);
+                    LOWBIT_UNROLL
+                    for (int s = 0; s < 4; ++s)
+                        pairs[s] = _mm256_add_epi16(pairs[s], _mm256_maddubs_epi16(v[s], partner_dword(qy + 128 * h + 32 * s + 4 * g)));
+                    if ((g + 1) % parts::int16_groups == 0) {
+                        LOWBIT_UNROLL
+                        for (int s = 0; s < 4; ++s) {
+                            sum[s] = _mm256_add_epi32(sum[s], _mm256_madd_epi16(pairs[s], ones));
+                            pairs[s] = _mm256_setzero_si256();
+                        }
+                    }
+                }
+                LOWBIT_UNROLL
+                for (int s = 0; s < 4; ++s) acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[s]), parts::scale(t, 4 * h + s, q), acc);
+            }
+        }
+        return acc;
+    }
+};
+
+template <class Tile>
+struct k16_sums_vnni {
+    using tile = Tile;
+    using parts = k_tile<Tile>;
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 scaled(const Tile& t, const std::int8_t* qy) noexcept {
+        __m256 acc = _mm256_setzero_ps();
+        LOWBIT_UNROLL
+        for (int h = 0; h < 2; ++h) {
+            LOWBIT_UNROLL
+            for (int q = 0; q < 2; ++q) {
+                __m256i sum[4];
+                LOWBIT_UNROLL
+                for (int s = 0; s < 4; ++s) sum[s] = _mm256_setzero_si256();
+                LOWBIT_UNROLL
+                for (int g = 4 * q; g < 4 * q + 4; ++g) {
+                    __m256i v[4];
+                    parts::codes_vnni(t, 8 * h + g, v);
+                    LOWBIT_UNROLL
+                    for (int s = 0; s < 4; ++s) sum[s] = _mm256_dpbusd_epi32(sum[s], v[s], partner_dword(qy + 128 * h + 32 * s + 4 * g));
+                }
+                LOWBIT_UNROLL
+                for (int s = 0; s < 4; ++s)
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srai_epi32(sum[s], parts::vnni_shift[s])), parts::scale(t, 4 * h + s, q), acc);
+            }
+        }
+        return acc;
+    }
+};
+
+/// The eight rows' scales of q4_K sub-block s as floats.
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 q4K_scales(const formats::tile_q4_K& t, int s) noexcept {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.sc[s]))));
 }
 
-/// AVX2: a sub-block's eight vpmaddubsw stay in int16 (at most 8 * 2 * 15 * 127), one vpmaddwd to int32.
+/// q4_K, AVX2: a sub-block's eight vpmaddubsw stay in int16 (at most 8 * 2 * 15 * 127), one vpmaddwd to int32.
 struct q4K_sums_avx2 {
+    using tile = formats::tile_q4_K;
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scaled(const formats::tile_q4_K& t, const std::int8_t* qy) noexcept {
         const __m256i low_nibbles = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
         __m256 acc = _mm256_setzero_ps();
         for (int c = 0; c < 4; ++c) {
             __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
             for (int g = 0; g < 8; ++g) {
-                const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.qs + 32 * (8 * c + g)));
+                const __m256i p = group_at(t.qs, 8 * c + g);
                 lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(_mm256_and_si256(p, low_nibbles), partner_dword(qy + 64 * c + 4 * g)));
                 hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(p, 4), low_nibbles),
                                                                partner_dword(qy + 64 * c + 32 + 4 * g)));
@@ -267,15 +473,16 @@ struct q4K_sums_avx2 {
     }
 };
 
-/// VNNI: vpdpbusd in int32, the high nibbles in place (16x, shifted back exactly).
+/// q4_K, VNNI: vpdpbusd in int32, the high nibbles in place (16x, shifted back exactly).
 struct q4K_sums_vnni {
+    using tile = formats::tile_q4_K;
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 scaled(const formats::tile_q4_K& t, const std::int8_t* qy) noexcept {
         const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
         __m256 acc = _mm256_setzero_ps();
         for (int c = 0; c < 4; ++c) {
             __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
             for (int g = 0; g < 8; ++g) {
-                const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.qs + 32 * (8 * c + g)));
+                const __m256i p = group_at(t.qs, 8 * c + g);
                 lo = _mm256_dpbusd_epi32(lo, _mm256_and_si256(p, low_nibbles), partner_dword(qy + 64 * c + 4 * g));
                 hi = _mm256_dpbusd_epi32(hi, _mm256_andnot_si256(low_nibbles, p), partner_dword(qy + 64 * c + 32 + 4 * g));
             }
@@ -286,18 +493,27 @@ struct q4K_sums_vnni {
     }
 };
 
+LOWBIT_DEFINE_PACKED_GEMV_K(packed_gemv_k_avx2, LOWBIT_TARGET_AVX2)
+LOWBIT_DEFINE_PACKED_GEMV_K(packed_gemv_k_vnni, LOWBIT_TARGET_AVX512VNNI)
+
+/// The Sums policy of a K-quant's tiles per target.
+template <class F>
+using k_sums_avx2 = std::conditional_t<std::same_as<F, formats::q4_K>, q4K_sums_avx2, k16_sums_avx2<typename formats::packed<F>::tile>>;
+template <class F>
+using k_sums_vnni = std::conditional_t<std::same_as<F, formats::q4_K>, q4K_sums_vnni, k16_sums_vnni<typename formats::packed<F>::tile>>;
+
 } // namespace lowbit::x86
 
 namespace lowbit {
 
 // One kernel per target for every packed format: the legacy tiles and q8_0 through the driver of
-// 32-value blocks, q4_K through its own.
+// 32-value blocks, the K-quants through theirs.
 template <class F>
     requires formats::has_packed_layout<F>
 struct packed_kernels<F, backend::avx2> {
     LOWBIT_TARGET_AVX2 static void gemv(const typename formats::packed<F>::tile* w, const typename F::partner::block* y, float* out,
                                         std::int64_t rows, std::int64_t n) noexcept {
-        if constexpr (std::same_as<F, formats::q4_K>) x86::packed_gemv_q4K_avx2<x86::q4K_sums_avx2>(w, y, out, rows, n);
+        if constexpr (F::block_size == 256) x86::packed_gemv_k_avx2<x86::k_sums_avx2<F>>(w, y, out, rows, n);
         else x86::packed_gemv_avx2<x86::tile_sums_avx2<F>>(w, y, out, rows, n);
     }
 };
@@ -307,7 +523,7 @@ template <class F>
 struct packed_kernels<F, backend::avx512vnni> {
     LOWBIT_TARGET_AVX512VNNI static void gemv(const typename formats::packed<F>::tile* w, const typename F::partner::block* y, float* out,
                                               std::int64_t rows, std::int64_t n) noexcept {
-        if constexpr (std::same_as<F, formats::q4_K>) x86::packed_gemv_q4K_vnni<x86::q4K_sums_vnni>(w, y, out, rows, n);
+        if constexpr (F::block_size == 256) x86::packed_gemv_k_vnni<x86::k_sums_vnni<F>>(w, y, out, rows, n);
         else x86::packed_gemv_vnni<x86::tile_sums_vnni<F>>(w, y, out, rows, n);
     }
 };

@@ -30,6 +30,13 @@
 #  define LOWBIT_TARGET_AVX512BF16 \
       __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512bf16")))
 #  define LOWBIT_X86_INLINE inline __attribute__((always_inline))
+// A loop of constant trip count unrolled whole: where its index picks fields and shift counts,
+// unrolling turns them into constants (and keeps the index arithmetic off the vector ports).
+#  if defined(__clang__)
+#    define LOWBIT_UNROLL _Pragma("unroll")
+#  else
+#    define LOWBIT_UNROLL _Pragma("GCC unroll 16")
+#  endif
 #endif
 
 namespace lowbit::backend {

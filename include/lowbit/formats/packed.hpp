@@ -7,10 +7,10 @@
 // multiply-add instruction then advances eight rows by four values, each row in its own 32-bit
 // lane, and a tile's eight block sums are scaled by one vector of the eight rows' scales.
 //
-// The regrouping is lossless. A legacy tile is eight blocks' bytes, rearranged; a q4_K tile keeps
-// its scales decoded, 32 bytes more (the last tile row of a matrix whose row count is not a
-// multiple of eight is padded with zero blocks). Tiles are stored row group by row group, each
-// group's tiles in block order.
+// The regrouping is lossless. A legacy, q2_K or q6_K tile is eight blocks' bytes, rearranged; q3_K
+// and q4_K tiles keep their scales decoded, 32 bytes more (the last tile row of a matrix whose
+// row count is not a multiple of eight is padded with zero blocks). Tiles are stored row group by
+// row group, each group's tiles in block order.
 #pragma once
 
 #include <cstddef>
@@ -168,5 +168,170 @@ struct packed<q4_K> {
         }
     }
 };
+
+// ---------------------------------------------------------------------------------------------
+// The K-quants with sixteen sub-blocks of 16 values (q2_K, q3_K, q6_K). Their codes are grouped
+// as above, a field of B bytes per row giving B / 4 groups; within a 128-value half h of the
+// super-block, byte position l (0 .. 31) holds, or helps hold, the codes of the values
+// 128 h + 32 s + l of its four slices s = 0 .. 3, so group 8 h + g meets the partner's bytes
+// 128 h + 32 s + 4 g .. + 3. Scales are kept as pairs: scales[t][j][e] is row j's of sub-block
+// 2 t + e, so one load widened to int16 holds, in lane j, the two sub-blocks' scales that one
+// vpmaddwd meets with the partner's two sums of 16 (block_q8_K::bsums read as int32).
+
+/// q2_K: the blocks' scale bytes as pairs (scale code in the low nibble, min code in the high
+/// one) and their qs grouped (the four slices in the bit pairs of each byte, as in the block).
+/// Exactly eight blocks' bytes.
+struct tile_q2_K {
+    lowbit::f16 d[8], dmin[8];
+    std::uint8_t scales[8][8][2];
+    std::uint8_t qs[512];
+};
+static_assert(sizeof(tile_q2_K) == 8 * sizeof(block_q2_K));
+
+/// q3_K: scales decoded to their values (code - 32) as pairs; qs grouped as q2_K's; the high
+/// bits as masks, hmask[s][g] bit 4 j + b being that of row j's value 32 s + 4 g + b (a bit per
+/// byte of group g of slice s's codes). 32 bytes more than eight blocks.
+struct tile_q3_K {
+    lowbit::f16 d[8];
+    std::int8_t scales[8][8][2];
+    std::uint32_t hmask[8][8];
+    std::uint8_t qs[512];
+};
+static_assert(sizeof(tile_q3_K) == 8 * sizeof(block_q3_K) + 32);
+
+/// q6_K: scales as pairs; the 6-bit codes c0 .. c3 of the four slices at a byte position (see
+/// above) rearranged into three bytes, each grouped: a = c0 | (c3 & 3) << 6,
+/// b = c1 | (c3 >> 2 & 3) << 6, c = c2 | (c3 >> 4) << 6, so three codes are one AND away and
+/// the fourth is the three top bit pairs. Exactly eight blocks' bytes.
+struct tile_q6_K {
+    lowbit::f16 d[8];
+    std::int8_t scales[8][8][2];
+    std::uint8_t a[512], b[512], c[512];
+};
+static_assert(sizeof(tile_q6_K) == 8 * sizeof(block_q6_K));
+
+namespace impl {
+/// Row j's sixteen scale bytes into, and out of, the pair layout.
+template <class T>
+inline void pair_scales(const T* in, int j, T (&out)[8][8][2]) noexcept {
+    for (int s = 0; s < 16; ++s) out[s / 2][j][s % 2] = in[s];
+}
+template <class T>
+inline void unpair_scales(const T (&in)[8][8][2], int j, T* out) noexcept {
+    for (int s = 0; s < 16; ++s) out[s] = in[s / 2][j][s % 2];
+}
+
+/// The tiles of the K-quants of sixteen sub-blocks: pack and unpack go row by row through
+/// Tile's rule, which moves one row's fields (Rule::pack_row / unpack_row).
+template <class Block, class Tile, class Rule>
+struct k16_tile_rule {
+    using tile = Tile;
+    static void pack(const Block* const (&rows)[8], tile& t) noexcept {
+        std::memset(&t, 0, sizeof(t));
+        for (int j = 0; j < 8; ++j)
+            if (rows[j]) Rule::pack_row(*rows[j], j, t);
+    }
+    static void unpack(const tile& t, Block* const (&rows)[8]) noexcept {
+        for (int j = 0; j < 8; ++j)
+            if (rows[j]) Rule::unpack_row(t, j, *rows[j]);
+    }
+};
+
+struct q2_K_rows {
+    static void pack_row(const block_q2_K& b, int j, tile_q2_K& t) noexcept {
+        t.d[j] = b.d;
+        t.dmin[j] = b.dmin;
+        pair_scales(b.scales, j, t.scales);
+        group_codes(b.qs, sizeof(b.qs), j, t.qs);
+    }
+    static void unpack_row(const tile_q2_K& t, int j, block_q2_K& b) noexcept {
+        b.d = t.d[j];
+        b.dmin = t.dmin[j];
+        unpair_scales(t.scales, j, b.scales);
+        ungroup_codes(t.qs, sizeof(b.qs), j, b.qs);
+    }
+};
+
+struct q3_K_rows {
+    using codec = kquant::six_bit_scales;
+    static void pack_row(const block_q3_K& b, int j, tile_q3_K& t) noexcept {
+        t.d[j] = b.d;
+        int sc[16];
+        codec::decode(b.scales, sc, nullptr);
+        std::int8_t value[16];
+        for (int s = 0; s < 16; ++s) value[s] = static_cast<std::int8_t>(sc[s] - codec::offset);
+        pair_scales(value, j, t.scales);
+        group_codes(b.qs, sizeof(b.qs), j, t.qs);
+        for (int s = 0; s < 8; ++s)
+            for (int l = 0; l < 32; ++l) t.hmask[s][l / 4] |= ((b.hmask[l] >> s) & 1u) << (4 * j + l % 4);
+    }
+    static void unpack_row(const tile_q3_K& t, int j, block_q3_K& b) noexcept {
+        b.d = t.d[j];
+        std::int8_t value[16];
+        unpair_scales(t.scales, j, value);
+        int sc[16];
+        for (int s = 0; s < 16; ++s) sc[s] = value[s] + codec::offset;
+        codec::encode(sc, nullptr, b.scales);
+        ungroup_codes(t.qs, sizeof(b.qs), j, b.qs);
+        std::memset(b.hmask, 0, sizeof(b.hmask));
+        for (int s = 0; s < 8; ++s)
+            for (int l = 0; l < 32; ++l)
+                b.hmask[l] = static_cast<std::uint8_t>(b.hmask[l] | (((t.hmask[s][l / 4] >> (4 * j + l % 4)) & 1u) << s));
+    }
+};
+
+struct q6_K_rows {
+    using low = kquant::code_field<4, 128>;
+    using high = kquant::code_field<2, 128>;
+    static void pack_row(const block_q6_K& b, int j, tile_q6_K& t) noexcept {
+        t.d[j] = b.d;
+        pair_scales(b.scales, j, t.scales);
+        std::uint8_t code[256] = {};
+        low::load(b.ql, 0, code);
+        high::load(b.qh, 4, code);
+        std::uint8_t a[64], bb[64], c[64];
+        for (int h = 0; h < 2; ++h) {
+            for (int l = 0; l < 32; ++l) {
+                const std::uint8_t* v = code + 128 * h + l; // v[32 s]: slice s
+                const int c3 = v[96];
+                a[32 * h + l] = static_cast<std::uint8_t>(v[0] | (c3 & 3) << 6);
+                bb[32 * h + l] = static_cast<std::uint8_t>(v[32] | (c3 >> 2 & 3) << 6);
+                c[32 * h + l] = static_cast<std::uint8_t>(v[64] | (c3 >> 4) << 6);
+            }
+        }
+        group_codes(a, 64, j, t.a);
+        group_codes(bb, 64, j, t.b);
+        group_codes(c, 64, j, t.c);
+    }
+    static void unpack_row(const tile_q6_K& t, int j, block_q6_K& b) noexcept {
+        b.d = t.d[j];
+        unpair_scales(t.scales, j, b.scales);
+        std::uint8_t a[64], bb[64], c[64];
+        ungroup_codes(t.a, 64, j, a);
+        ungroup_codes(t.b, 64, j, bb);
+        ungroup_codes(t.c, 64, j, c);
+        std::uint8_t code[256];
+        for (int h = 0; h < 2; ++h) {
+            for (int l = 0; l < 32; ++l) {
+                std::uint8_t* v = code + 128 * h + l;
+                const int i = 32 * h + l;
+                v[0] = a[i] & 63;
+                v[32] = bb[i] & 63;
+                v[64] = c[i] & 63;
+                v[96] = static_cast<std::uint8_t>((a[i] >> 6) | (bb[i] >> 6) << 2 | (c[i] >> 6) << 4);
+            }
+        }
+        low::store(code, 0, b.ql);
+        high::store(code, 4, b.qh);
+    }
+};
+} // namespace impl
+
+template <>
+struct packed<q2_K> : impl::k16_tile_rule<block_q2_K, tile_q2_K, impl::q2_K_rows> {};
+template <>
+struct packed<q3_K> : impl::k16_tile_rule<block_q3_K, tile_q3_K, impl::q3_K_rows> {};
+template <>
+struct packed<q6_K> : impl::k16_tile_rule<block_q6_K, tile_q6_K, impl::q6_K_rows> {};
 
 } // namespace lowbit::formats
