@@ -21,7 +21,7 @@ namespace {
 using lowbit::type_id;
 
 constexpr type_id packable_types[] = {type_id::q4_0, type_id::q4_1, type_id::q5_0, type_id::q5_1, type_id::q8_0,
-                                      type_id::q2_K, type_id::q3_K, type_id::q4_K, type_id::q6_K};
+                                      type_id::q2_K, type_id::q3_K, type_id::q4_K, type_id::q5_K, type_id::q6_K};
 
 std::int64_t block_of(type_id t) { return static_cast<std::int64_t>(lowbit::find_layout(t)->block_size); }
 
@@ -96,7 +96,7 @@ TEST_CASE("a tile holds four code bytes of each of eight rows per 32-byte group,
     CHECK((t.qh[0] >> 12) == 0);
 }
 
-TEST_CASE("q6_K and q3_K tiles hold the documented bytes") {
+TEST_CASE("q6_K, q3_K and q5_K tiles hold the documented bytes") {
     using namespace lowbit::formats;
     std::mt19937 rng(17);
     auto byte = [&] { return static_cast<std::uint8_t>(rng() & 0xFF); };
@@ -147,16 +147,48 @@ TEST_CASE("q6_K and q3_K tiles hold the documented bytes") {
     }
 }
 
+TEST_CASE("q5_K tiles: q4_K's with the fifth bits as masks by slice and group") {
+    using namespace lowbit::formats;
+    std::mt19937 rng(23);
+    block_q5_K five[8];
+    const block_q5_K* in[8];
+    for (int j = 0; j < 8; ++j) {
+        for (auto& v : five[j].qs) v = static_cast<std::uint8_t>(rng());
+        for (auto& v : five[j].qh) v = static_cast<std::uint8_t>(rng());
+        for (auto& v : five[j].scales) v = static_cast<std::uint8_t>(rng());
+        five[j].d = lowbit::f16{static_cast<std::uint16_t>(0x3C00 + j)};
+        five[j].dmin = lowbit::f16{static_cast<std::uint16_t>(0x3400 + j)};
+        in[j] = &five[j];
+    }
+    tile_q5_K t;
+    packed<q5_K>::pack(in, t);
+    for (int j = 0; j < 8; ++j) {
+        CAPTURE(j);
+        int sc[8], mn[8];
+        lowbit::formats::kquant::six_bit_scale_min::decode(five[j].scales, sc, mn);
+        for (int s = 0; s < 8; ++s) {
+            CHECK(t.sc[s][j] == sc[s]);
+            CHECK(t.mn[s / 2][j][s % 2] == mn[s]);
+        }
+        for (int v = 0; v < 256; ++v) {
+            const int c = v / 64, l = v % 32, high = v % 64 / 32; // the reference: qs[32 c + l], nibble `high`
+            const int at = 32 * (8 * c + l / 4) + 4 * j + l % 4;
+            CHECK(((t.qs[at] >> (4 * high)) & 0xF) == ((five[j].qs[32 * c + l] >> (4 * high)) & 0xF));
+            CHECK(((t.qh[v / 32][l / 4] >> (4 * j + l % 4)) & 1u) == ((five[j].qh[l] >> (v / 32)) & 1u));
+        }
+    }
+}
+
 TEST_CASE("K-quant gemv: the largest codes against the partner's extremes overflow nothing") {
     using namespace lowbit::formats;
     backend_guard guard;
     const std::int64_t rows = 8, n = 512;
-    for (const type_id t : {type_id::q2_K, type_id::q3_K, type_id::q4_K, type_id::q6_K}) {
+    for (const type_id t : {type_id::q2_K, type_id::q3_K, type_id::q4_K, type_id::q5_K, type_id::q6_K}) {
         for (const int extreme : {-128, 127}) {
             CAPTURE(lowbit::type_name(t));
             CAPTURE(extreme);
             // every code and scale byte all ones (the largest codes; q6_K's scales -1, q2_K's and
-            // q4_K's scales and mins 15 / 63), the f16 factors 1 or -1 per row
+            // q4_K's / q5_K's scales and mins 15 / 63), the f16 factors 1 or -1 per row
             const std::size_t rb = lowbit::row_bytes(t, n);
             std::vector<unsigned char> q(rb * rows, 0xFF);
             for (std::int64_t r = 0; r < rows; ++r) {
@@ -167,6 +199,7 @@ TEST_CASE("K-quant gemv: the largest codes against the partner's extremes overfl
                     case type_id::q2_K: std::memcpy(blk + offsetof(block_q2_K, d), &one, 2); std::memcpy(blk + offsetof(block_q2_K, dmin), &one, 2); break;
                     case type_id::q3_K: std::memcpy(blk + offsetof(block_q3_K, d), &one, 2); break;
                     case type_id::q4_K: std::memcpy(blk + offsetof(block_q4_K, d), &one, 2); std::memcpy(blk + offsetof(block_q4_K, dmin), &one, 2); break;
+                    case type_id::q5_K: std::memcpy(blk + offsetof(block_q5_K, d), &one, 2); std::memcpy(blk + offsetof(block_q5_K, dmin), &one, 2); break;
                     default: std::memcpy(blk + offsetof(block_q6_K, d), &one, 2); break;
                     }
                 }
@@ -207,8 +240,8 @@ TEST_CASE("packing loses nothing and is fully determined by the rows") {
                 const auto q = quantize(t, normal(static_cast<std::size_t>(rows * n), 7), rows, n);
                 const std::size_t rb = lowbit::row_bytes(t, n);
                 const std::size_t bytes = lowbit::packed_bytes(t, rows, n);
-                const std::size_t per_block = lowbit::ops(t).tile_bytes / 8; // the block's size; q3_K's and q4_K's 4 more
-                const bool decoded_scales = t == type_id::q3_K || t == type_id::q4_K;
+                const std::size_t per_block = lowbit::ops(t).tile_bytes / 8; // the block's size; q3_K's, q4_K's and q5_K's 4 more
+                const bool decoded_scales = t == type_id::q3_K || t == type_id::q4_K || t == type_id::q5_K;
                 CHECK(per_block == lowbit::find_layout(t)->type_size + (decoded_scales ? 4 : 0));
                 CHECK(bytes == per_block * static_cast<std::size_t>(n / block_of(t)) * static_cast<std::size_t>((rows + 7) / 8 * 8));
                 packed_buffer a(bytes, 0xA5A5A5A5u), b(bytes, 0x5A5A5A5Au);
@@ -344,9 +377,9 @@ TEST_CASE("the checked packed API refuses what it cannot do, naming the problem"
     CHECK(lowbit::has_packed_layout(type_id::q8_0));
     CHECK(lowbit::has_packed_layout(type_id::q4_K));
     CHECK(lowbit::has_packed_layout(type_id::q6_K));
-    CHECK(!lowbit::has_packed_layout(type_id::q5_K));
+    CHECK(!lowbit::has_packed_layout(type_id::q8_K));
     CHECK(!lowbit::has_packed_layout(type_id::f16));
-    auto msg = error_of([&] { lowbit::packed_bytes(type_id::q5_K, 8, 256); }, &code);
+    auto msg = error_of([&] { lowbit::packed_bytes(type_id::f16, 8, 256); }, &code);
     CHECK(code == lowbit::errc::unsupported_type);
     CHECK(contains(msg, "no packed layout"));
     msg = error_of([&] { lowbit::gemv(type_id::q8_1, w.data(), w.bytes(), qa.data(), out.data(), rows, n); }, &code);

@@ -241,7 +241,7 @@ inline void require_row_stride(const type_ops& o, std::size_t row_stride, std::i
 
 inline const type_ops& require_packable(type_id t) {
     const auto& o = require(t);
-    if (!o.pack_rows || !o.gemv) throw error(errc::unsupported_type, describe(t) + " has no packed layout (q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, q3_K, q4_K and q6_K have)");
+    if (!o.pack_rows || !o.gemv) throw error(errc::unsupported_type, describe(t) + " has no packed layout (q4_0, q4_1, q5_0, q5_1, q8_0 and q2_K to q6_K have)");
     return o;
 }
 
@@ -369,11 +369,11 @@ inline void dot_rows(type_id t, const void* rows, std::size_t row_stride, const 
 }
 
 /// True when `t` has a packed layout (pack_rows / gemv): q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, q3_K,
-/// q4_K and q6_K.
+/// q4_K, q5_K and q6_K.
 inline bool has_packed_layout(type_id t) noexcept { return supports(t) && detail::ops_table()[static_cast<std::size_t>(t)].pack_rows; }
 
 /// Bytes of `nrows` rows of `n` values of `t` packed for gemv, the row count rounded up to a
-/// multiple of 8: the rows' own bytes, or for q3_K and q4_K 4 bytes more per block, their scales
+/// multiple of 8: the rows' own bytes, or for q3_K, q4_K and q5_K 4 bytes more per block, their scales
 /// decoded (formats/packed.hpp).
 inline std::size_t packed_bytes(type_id t, std::int64_t nrows, std::int64_t n) {
     const auto& o = detail::require_packable(t);

@@ -264,21 +264,31 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i group_at(const std::uint8_t* field,
 template <class Tile>
 struct k_tile;
 
-template <>
-struct k_tile<formats::tile_q4_K> {
+/// The part shared by q4_K and q5_K tiles: mins per 32 values, met with the partner's sums per 32
+/// values as int16 pairs of sub-blocks 2p, 2p + 1 (p < 4).
+template <class Tile>
+struct k32_tile {
     static constexpr bool has_dmin = true;
-    /// The partner's sums per 32 values, as int16 pairs of sub-blocks 2p, 2p + 1 (p < 4).
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void partner(const formats::block_q8_K& y, std::int32_t* terms) noexcept {
         const auto* bsums = reinterpret_cast<const __m128i*>(y.bsums);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(terms), _mm_hadd_epi16(_mm_loadu_si128(bsums), _mm_loadu_si128(bsums + 1)));
     }
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i mins(const formats::tile_q4_K& t, const std::int32_t* terms) noexcept {
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i mins(const Tile& t, const std::int32_t* terms) noexcept {
         __m256i m = _mm256_setzero_si256();
+        LOWBIT_UNROLL
         for (int p = 0; p < 4; ++p)
             m = _mm256_add_epi32(m, pair_times(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t.mn[p]))), terms[p]));
         return m;
     }
+    /// The eight rows' scales of sub-block s as floats.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scale(const Tile& t, int s) noexcept {
+        return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.sc[s]))));
+    }
 };
+template <>
+struct k_tile<formats::tile_q4_K> : k32_tile<formats::tile_q4_K> {};
+template <>
+struct k_tile<formats::tile_q5_K> : k32_tile<formats::tile_q5_K> {};
 
 /// The part shared by the tiles of sixteen sub-blocks: the partner's bsums as they are; the
 /// scale pairs, signed bytes or (Nibbles, q2_K) scale and min codes in a byte's two nibbles;
@@ -447,47 +457,74 @@ struct k16_sums_vnni {
     }
 };
 
-/// The eight rows' scales of q4_K sub-block s as floats.
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 q4K_scales(const formats::tile_q4_K& t, int s) noexcept {
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.sc[s]))));
-}
-
-/// q4_K, AVX2: a sub-block's eight vpmaddubsw stay in int16 (at most 8 * 2 * 15 * 127), one vpmaddwd to int32.
-struct q4K_sums_avx2 {
-    using tile = formats::tile_q4_K;
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scaled(const formats::tile_q4_K& t, const std::int8_t* qy) noexcept {
-        const __m256i low_nibbles = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+/// Sums of q4_K and q5_K tiles. Group 8 c + g holds values 64 c + 4 g .. + 3 in its low nibbles
+/// (sub-block 2 c) and 32 more in its high ones (2 c + 1); q5_K's fifth bits of those are masks
+/// qh[2 c][g] and qh[2 c + 1][g].
+/// AVX2: vpmaddubsw pair sums stay in int16 over a sub-block's eight groups (q4_K: at most
+/// 8 * 2 * 15 * 128) or four (q5_K: 4 * 2 * 31 * 128), then one vpmaddwd to int32.
+template <class Tile>
+struct k32_sums_avx2 {
+    using tile = Tile;
+    static constexpr bool fifth = requires(const Tile& t) { t.qh; };
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scaled(const Tile& t, const std::int8_t* qy) noexcept {
+        const __m256i low_nibbles = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi8(16);
+        constexpr int per_int16 = fifth ? 4 : 8;
         __m256 acc = _mm256_setzero_ps();
+        LOWBIT_UNROLL
         for (int c = 0; c < 4; ++c) {
-            __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+            __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256(), lo32 = lo, hi32 = lo;
+            LOWBIT_UNROLL
             for (int g = 0; g < 8; ++g) {
                 const __m256i p = group_at(t.qs, 8 * c + g);
-                lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(_mm256_and_si256(p, low_nibbles), partner_dword(qy + 64 * c + 4 * g)));
-                hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(p, 4), low_nibbles),
-                                                               partner_dword(qy + 64 * c + 32 + 4 * g)));
+                __m256i c_lo = _mm256_and_si256(p, low_nibbles), c_hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), low_nibbles);
+                if constexpr (fifth) {
+                    c_lo = _mm256_or_si256(c_lo, _mm256_and_si256(bit_bytes(t.qh[2 * c][g]), sixteen));
+                    c_hi = _mm256_or_si256(c_hi, _mm256_and_si256(bit_bytes(t.qh[2 * c + 1][g]), sixteen));
+                }
+                lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(c_lo, partner_dword(qy + 64 * c + 4 * g)));
+                hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(c_hi, partner_dword(qy + 64 * c + 32 + 4 * g)));
+                if ((g + 1) % per_int16 == 0) {
+                    lo32 = _mm256_add_epi32(lo32, _mm256_madd_epi16(lo, ones));
+                    hi32 = _mm256_add_epi32(hi32, _mm256_madd_epi16(hi, ones));
+                    lo = hi = _mm256_setzero_si256();
+                }
             }
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(lo, ones)), q4K_scales(t, 2 * c), acc);
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(hi, ones)), q4K_scales(t, 2 * c + 1), acc);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo32), k32_tile<Tile>::scale(t, 2 * c), acc);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi32), k32_tile<Tile>::scale(t, 2 * c + 1), acc);
         }
         return acc;
     }
 };
 
-/// q4_K, VNNI: vpdpbusd in int32, the high nibbles in place (16x, shifted back exactly).
-struct q4K_sums_vnni {
-    using tile = formats::tile_q4_K;
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 scaled(const formats::tile_q4_K& t, const std::int8_t* qy) noexcept {
-        const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+/// VNNI: vpdpbusd in int32. q4_K's high nibbles in place (16x, shifted back exactly); q5_K's
+/// nibbles shifted down and their fifth bits added by a masked byte add of 16.
+template <class Tile>
+struct k32_sums_vnni {
+    using tile = Tile;
+    static constexpr bool fifth = requires(const Tile& t) { t.qh; };
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 scaled(const Tile& t, const std::int8_t* qy) noexcept {
+        const __m256i low_nibbles = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
         __m256 acc = _mm256_setzero_ps();
+        LOWBIT_UNROLL
         for (int c = 0; c < 4; ++c) {
             __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+            LOWBIT_UNROLL
             for (int g = 0; g < 8; ++g) {
                 const __m256i p = group_at(t.qs, 8 * c + g);
-                lo = _mm256_dpbusd_epi32(lo, _mm256_and_si256(p, low_nibbles), partner_dword(qy + 64 * c + 4 * g));
-                hi = _mm256_dpbusd_epi32(hi, _mm256_andnot_si256(low_nibbles, p), partner_dword(qy + 64 * c + 32 + 4 * g));
+                __m256i c_lo = _mm256_and_si256(p, low_nibbles), c_hi;
+                if constexpr (fifth) {
+                    c_hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), low_nibbles);
+                    c_lo = _mm256_mask_add_epi8(c_lo, _cvtu32_mask32(t.qh[2 * c][g]), c_lo, sixteen);
+                    c_hi = _mm256_mask_add_epi8(c_hi, _cvtu32_mask32(t.qh[2 * c + 1][g]), c_hi, sixteen);
+                } else {
+                    c_hi = _mm256_andnot_si256(low_nibbles, p);
+                }
+                lo = _mm256_dpbusd_epi32(lo, c_lo, partner_dword(qy + 64 * c + 4 * g));
+                hi = _mm256_dpbusd_epi32(hi, c_hi, partner_dword(qy + 64 * c + 32 + 4 * g));
             }
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), q4K_scales(t, 2 * c), acc);
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srai_epi32(hi, 4)), q4K_scales(t, 2 * c + 1), acc);
+            if constexpr (!fifth) hi = _mm256_srai_epi32(hi, 4);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), k32_tile<Tile>::scale(t, 2 * c), acc);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), k32_tile<Tile>::scale(t, 2 * c + 1), acc);
         }
         return acc;
     }
@@ -496,11 +533,13 @@ struct q4K_sums_vnni {
 LOWBIT_DEFINE_PACKED_GEMV_K(packed_gemv_k_avx2, LOWBIT_TARGET_AVX2)
 LOWBIT_DEFINE_PACKED_GEMV_K(packed_gemv_k_vnni, LOWBIT_TARGET_AVX512VNNI)
 
-/// The Sums policy of a K-quant's tiles per target.
+/// The Sums policy of a K-quant's tiles per target: by sub-blocks of 32 (q4_K, q5_K) or 16.
 template <class F>
-using k_sums_avx2 = std::conditional_t<std::same_as<F, formats::q4_K>, q4K_sums_avx2, k16_sums_avx2<typename formats::packed<F>::tile>>;
+inline constexpr bool k32 = F::sub == 32;
 template <class F>
-using k_sums_vnni = std::conditional_t<std::same_as<F, formats::q4_K>, q4K_sums_vnni, k16_sums_vnni<typename formats::packed<F>::tile>>;
+using k_sums_avx2 = std::conditional_t<k32<F>, k32_sums_avx2<typename formats::packed<F>::tile>, k16_sums_avx2<typename formats::packed<F>::tile>>;
+template <class F>
+using k_sums_vnni = std::conditional_t<k32<F>, k32_sums_vnni<typename formats::packed<F>::tile>, k16_sums_vnni<typename formats::packed<F>::tile>>;
 
 } // namespace lowbit::x86
 

@@ -7,8 +7,8 @@
 // multiply-add instruction then advances eight rows by four values, each row in its own 32-bit
 // lane, and a tile's eight block sums are scaled by one vector of the eight rows' scales.
 //
-// The regrouping is lossless. A legacy, q2_K or q6_K tile is eight blocks' bytes, rearranged; q3_K
-// and q4_K tiles keep their scales decoded, 32 bytes more (the last tile row of a matrix whose
+// The regrouping is lossless. A legacy, q2_K or q6_K tile is eight blocks' bytes, rearranged; q3_K,
+// q4_K and q5_K tiles keep their scales decoded, 32 bytes more (the last tile row of a matrix whose
 // row count is not a multiple of eight is padded with zero blocks). Tiles are stored row group by
 // row group, each group's tiles in block order.
 #pragma once
@@ -131,16 +131,43 @@ struct tile_q4_K {
 };
 static_assert(sizeof(tile_q4_K) == 1184);
 
-template <>
-struct packed<q4_K> {
-    using tile = tile_q4_K;
-    using codec = kquant::six_bit_scale_min;
+/// q5_K: q4_K's tile with the fifth bits as masks, qh[s][g] bit 4 j + b being that of row j's
+/// value 32 s + 4 g + b (a bit per byte of the group of codes that holds it). 32 bytes more than
+/// eight blocks.
+struct tile_q5_K {
+    lowbit::f16 d[8], dmin[8];
+    std::uint8_t sc[8][8];
+    std::uint8_t mn[4][8][2];
+    std::uint32_t qh[8][8];
+    std::uint8_t qs[1024];
+};
+static_assert(sizeof(tile_q5_K) == 8 * sizeof(block_q5_K) + 32);
 
-    static void pack(const block_q4_K* const (&rows)[8], tile& t) noexcept {
+namespace impl {
+/// One bit per value of a 256-value block (bit s of byte l: value 32 s + l, as q3_K's hmask and
+/// q5_K's qh) into and out of masks by slice and group of four values.
+inline void group_bits(const std::uint8_t* bits, int j, std::uint32_t (&masks)[8][8]) noexcept {
+    for (int s = 0; s < 8; ++s)
+        for (int l = 0; l < 32; ++l) masks[s][l / 4] |= ((bits[l] >> s) & 1u) << (4 * j + l % 4);
+}
+inline void ungroup_bits(const std::uint32_t (&masks)[8][8], int j, std::uint8_t* bits) noexcept {
+    std::memset(bits, 0, 32);
+    for (int s = 0; s < 8; ++s)
+        for (int l = 0; l < 32; ++l) bits[l] = static_cast<std::uint8_t>(bits[l] | (((masks[s][l / 4] >> (4 * j + l % 4)) & 1u) << s));
+}
+
+/// q4_K and q5_K tiles.
+template <class Block, class Tile>
+struct six_bit_tile_rule {
+    using tile = Tile;
+    using codec = kquant::six_bit_scale_min;
+    static constexpr bool has_qh = requires(Block b) { b.qh; };
+
+    static void pack(const Block* const (&rows)[8], tile& t) noexcept {
         std::memset(&t, 0, sizeof(t));
         for (int j = 0; j < 8; ++j) {
             if (!rows[j]) continue;
-            const block_q4_K& b = *rows[j];
+            const Block& b = *rows[j];
             t.d[j] = b.d;
             t.dmin[j] = b.dmin;
             int sc[8], mn[8];
@@ -149,13 +176,14 @@ struct packed<q4_K> {
                 t.sc[s][j] = static_cast<std::uint8_t>(sc[s]);
                 t.mn[s / 2][j][s % 2] = static_cast<std::uint8_t>(mn[s]);
             }
-            impl::group_codes(b.qs, sizeof(b.qs), j, t.qs);
+            group_codes(b.qs, sizeof(b.qs), j, t.qs);
+            if constexpr (has_qh) group_bits(b.qh, j, t.qh);
         }
     }
-    static void unpack(const tile& t, block_q4_K* const (&rows)[8]) noexcept {
+    static void unpack(const tile& t, Block* const (&rows)[8]) noexcept {
         for (int j = 0; j < 8; ++j) {
             if (!rows[j]) continue;
-            block_q4_K& b = *rows[j];
+            Block& b = *rows[j];
             b.d = t.d[j];
             b.dmin = t.dmin[j];
             int sc[8], mn[8];
@@ -164,10 +192,17 @@ struct packed<q4_K> {
                 mn[s] = t.mn[s / 2][j][s % 2];
             }
             codec::encode(sc, mn, b.scales);
-            impl::ungroup_codes(t.qs, sizeof(b.qs), j, b.qs);
+            ungroup_codes(t.qs, sizeof(b.qs), j, b.qs);
+            if constexpr (has_qh) ungroup_bits(t.qh, j, b.qh);
         }
     }
 };
+} // namespace impl
+
+template <>
+struct packed<q4_K> : impl::six_bit_tile_rule<block_q4_K, tile_q4_K> {};
+template <>
+struct packed<q5_K> : impl::six_bit_tile_rule<block_q5_K, tile_q5_K> {};
 
 // ---------------------------------------------------------------------------------------------
 // The K-quants with sixteen sub-blocks of 16 values (q2_K, q3_K, q6_K). Their codes are grouped
@@ -262,8 +297,7 @@ struct q3_K_rows {
         for (int s = 0; s < 16; ++s) value[s] = static_cast<std::int8_t>(sc[s] - codec::offset);
         pair_scales(value, j, t.scales);
         group_codes(b.qs, sizeof(b.qs), j, t.qs);
-        for (int s = 0; s < 8; ++s)
-            for (int l = 0; l < 32; ++l) t.hmask[s][l / 4] |= ((b.hmask[l] >> s) & 1u) << (4 * j + l % 4);
+        group_bits(b.hmask, j, t.hmask);
     }
     static void unpack_row(const tile_q3_K& t, int j, block_q3_K& b) noexcept {
         b.d = t.d[j];
@@ -273,10 +307,7 @@ struct q3_K_rows {
         for (int s = 0; s < 16; ++s) sc[s] = value[s] + codec::offset;
         codec::encode(sc, nullptr, b.scales);
         ungroup_codes(t.qs, sizeof(b.qs), j, b.qs);
-        std::memset(b.hmask, 0, sizeof(b.hmask));
-        for (int s = 0; s < 8; ++s)
-            for (int l = 0; l < 32; ++l)
-                b.hmask[l] = static_cast<std::uint8_t>(b.hmask[l] | (((t.hmask[s][l / 4] >> (4 * j + l % 4)) & 1u) << s));
+        ungroup_bits(t.hmask, j, b.hmask);
     }
 };
 
