@@ -313,14 +313,27 @@ struct k16_tile {
         }
         return _mm256_slli_epi32(m, Shift);
     }
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scale(const Tile& t, int p, int e) noexcept {
-        const __m256i pairs = Nibbles ? _mm256_and_si256(pair_bytes(t, p), _mm256_set1_epi16(0x0F)) : pair_bytes(t, p);
-        return pick_scale(pairs, e);
+    /// The rows' scales of sub-blocks 2p, 2p + 1 as int16 pairs.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i scale_pairs(const Tile& t, int p) noexcept {
+        return Nibbles ? _mm256_and_si256(pair_bytes(t, p), _mm256_set1_epi16(0x0F)) : pair_bytes(t, p);
+    }
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scale(const Tile& t, int p, int e) noexcept { return pick_scale(scale_pairs(t, p), e); }
+    /// Sub-block sums of codes 2 << Bits at most: a sub-block's sum, at most 16 * code_max * 128,
+    /// fits an int16 when the codes are 3 bits at most, and the two sums of a scale pair meet
+    /// their scales in one vpmaddwd.
+    template <int Bits>
+    static constexpr bool sums_fit_int16 = 16 * ((1 << Bits) - 1) * 128 < 32768;
+    /// Scale pair p applied to its two sub-blocks' sums (int32 lanes, exact multiples of
+    /// 2^shift), in int32: the sums are narrowed into one int16 pair per lane for vpmaddwd.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i apply_pair(const Tile& t, int p, __m256i even, __m256i odd, int shift) noexcept {
+        const __m256i both = _mm256_blend_epi16(_mm256_srai_epi32(even, shift), _mm256_slli_epi32(odd, 16 - shift), 0xAA);
+        return _mm256_madd_epi16(both, scale_pairs(t, p));
     }
 };
 
 template <>
 struct k_tile<formats::tile_q2_K> : k16_tile<formats::tile_q2_K, true, 0> {
+    static constexpr bool int16_sums = sums_fit_int16<2>;
     static constexpr int vnni_shift[4] = {0, 2, 4, 6};
     static constexpr int int16_groups = 4; // 4 * 2 * 3 * 128
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void codes_avx2(const formats::tile_q2_K& t, int group, __m256i (&v)[4]) noexcept {
@@ -339,6 +352,7 @@ struct k_tile<formats::tile_q2_K> : k16_tile<formats::tile_q2_K, true, 0> {
 
 template <>
 struct k_tile<formats::tile_q3_K> : k16_tile<formats::tile_q3_K, false, 2> {
+    static constexpr bool int16_sums = sums_fit_int16<3>;
     static constexpr int vnni_shift[4] = {0, 2, 4, 5}; // slice 3 at 32x: with its high bit (128x) the code stays a byte
     static constexpr int int16_groups = 4;             // 4 * 2 * 7 * 128
     /// Group 8 h + g: slice s of half h is slice 4 h + s of the high-bit masks.
@@ -363,6 +377,7 @@ struct k_tile<formats::tile_q3_K> : k16_tile<formats::tile_q3_K, false, 2> {
 
 template <>
 struct k_tile<formats::tile_q6_K> : k16_tile<formats::tile_q6_K, false, 5> {
+    static constexpr bool int16_sums = sums_fit_int16<6>;
     static constexpr int vnni_shift[4] = {0, 0, 0, 2}; // the fourth code assembled at 4x
     static constexpr int int16_groups = 2;             // 2 * 2 * 63 * 128
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void codes_avx2(const formats::tile_q6_K& t, int group, __m256i (&v)[4]) noexcept {
@@ -390,70 +405,84 @@ struct k_tile<formats::tile_q6_K> : k16_tile<formats::tile_q6_K, false, 5> {
 
 /// Sums of the tiles of sixteen sub-blocks. Group 8 h + g meets the partner's bytes
 /// 128 h + 32 s + 4 g .. + 3 for slice s; groups 4q .. 4q + 3 of a half make up sub-blocks
-/// 2 s + q of its slices, whose scales are pair 4 h + s, element q.
+/// 2 s + q of its slices, whose scales are pair 4 h + s, element q. A half's eight sub-block
+/// sums per row (sum[q][s], exact multiples of 2^shift[s]) meet their scales through
+/// apply_pair in int32 where they fit int16 (q2_K, q3_K: `isum`), else as floats (q6_K: `acc`).
+template <class Tile>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void k16_scale_half(const Tile& t, int h, const __m256i (&sum)[2][4], const int (&shift)[4], __m256i& isum,
+                                                        __m256& acc) noexcept {
+    using parts = k_tile<Tile>;
+    LOWBIT_UNROLL
+    for (int s = 0; s < 4; ++s) {
+        if constexpr (parts::int16_sums) {
+            isum = _mm256_add_epi32(isum, parts::apply_pair(t, 4 * h + s, sum[0][s], sum[1][s], shift[s]));
+        } else {
+            LOWBIT_UNROLL
+            for (int q = 0; q < 2; ++q)
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srai_epi32(sum[q][s], shift[s])), parts::scale(t, 4 * h + s, q), acc);
+        }
+    }
+}
+
+/// AVX2: vpmaddubsw's int16 pair sums over int16_groups groups, then vpmaddwd to int32.
 template <class Tile>
 struct k16_sums_avx2 {
     using tile = Tile;
     using parts = k_tile<Tile>;
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scaled(const Tile& t, const std::int8_t* qy) noexcept {
+        static constexpr int unscaled[4] = {0, 0, 0, 0};
         const __m256i ones = _mm256_set1_epi16(1);
+        __m256i isum = _mm256_setzero_si256();
         __m256 acc = _mm256_setzero_ps();
         LOWBIT_UNROLL
         for (int h = 0; h < 2; ++h) {
+            __m256i sum[2][4], pairs[4];
             LOWBIT_UNROLL
-            for (int q = 0; q < 2; ++q) {
-                __m256i sum[4], pairs[4];
+            for (int s = 0; s < 4; ++s) sum[0][s] = sum[1][s] = pairs[s] = _mm256_setzero_si256();
+            LOWBIT_UNROLL
+            for (int g = 0; g < 8; ++g) {
+                __m256i v[4];
+                parts::codes_avx2(t, 8 * h + g, v);
                 LOWBIT_UNROLL
-                for (int s = 0; s < 4; ++s) sum[s] = pairs[s] = _mm256_setzero_si256();
-                LOWBIT_UNROLL
-                for (int g = 4 * q; g < 4 * q + 4; ++g) {
-                    __m256i v[4];
-                    parts::codes_avx2(t, 8 * h + g, v);
+                for (int s = 0; s < 4; ++s)
+                    pairs[s] = _mm256_add_epi16(pairs[s], _mm256_maddubs_epi16(v[s], partner_dword(qy + 128 * h + 32 * s + 4 * g)));
+                if ((g + 1) % parts::int16_groups == 0) {
                     LOWBIT_UNROLL
-                    for (int s = 0; s < 4; ++s)
-                        pairs[s] = _mm256_add_epi16(pairs[s], _mm256_maddubs_epi16(v[s], partner_dword(qy + 128 * h + 32 * s + 4 * g)));
-                    if ((g + 1) % parts::int16_groups == 0) {
-                        LOWBIT_UNROLL
-                        for (int s = 0; s < 4; ++s) {
-                            sum[s] = _mm256_add_epi32(sum[s], _mm256_madd_epi16(pairs[s], ones));
-                            pairs[s] = _mm256_setzero_si256();
-                        }
+                    for (int s = 0; s < 4; ++s) {
+                        sum[g / 4][s] = _mm256_add_epi32(sum[g / 4][s], _mm256_madd_epi16(pairs[s], ones));
+                        pairs[s] = _mm256_setzero_si256();
                     }
                 }
-                LOWBIT_UNROLL
-                for (int s = 0; s < 4; ++s) acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[s]), parts::scale(t, 4 * h + s, q), acc);
             }
+            k16_scale_half(t, h, sum, unscaled, isum, acc);
         }
-        return acc;
+        return parts::int16_sums ? _mm256_cvtepi32_ps(isum) : acc;
     }
 };
 
+/// VNNI: vpdpbusd of each slice's codes, scaled in place (k_tile::vnni_shift), in int32.
 template <class Tile>
 struct k16_sums_vnni {
     using tile = Tile;
     using parts = k_tile<Tile>;
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 scaled(const Tile& t, const std::int8_t* qy) noexcept {
+        __m256i isum = _mm256_setzero_si256();
         __m256 acc = _mm256_setzero_ps();
         LOWBIT_UNROLL
         for (int h = 0; h < 2; ++h) {
+            __m256i sum[2][4];
             LOWBIT_UNROLL
-            for (int q = 0; q < 2; ++q) {
-                __m256i sum[4];
+            for (int s = 0; s < 4; ++s) sum[0][s] = sum[1][s] = _mm256_setzero_si256();
+            LOWBIT_UNROLL
+            for (int g = 0; g < 8; ++g) {
+                __m256i v[4];
+                parts::codes_vnni(t, 8 * h + g, v);
                 LOWBIT_UNROLL
-                for (int s = 0; s < 4; ++s) sum[s] = _mm256_setzero_si256();
-                LOWBIT_UNROLL
-                for (int g = 4 * q; g < 4 * q + 4; ++g) {
-                    __m256i v[4];
-                    parts::codes_vnni(t, 8 * h + g, v);
-                    LOWBIT_UNROLL
-                    for (int s = 0; s < 4; ++s) sum[s] = _mm256_dpbusd_epi32(sum[s], v[s], partner_dword(qy + 128 * h + 32 * s + 4 * g));
-                }
-                LOWBIT_UNROLL
-                for (int s = 0; s < 4; ++s)
-                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srai_epi32(sum[s], parts::vnni_shift[s])), parts::scale(t, 4 * h + s, q), acc);
+                for (int s = 0; s < 4; ++s) sum[g / 4][s] = _mm256_dpbusd_epi32(sum[g / 4][s], v[s], partner_dword(qy + 128 * h + 32 * s + 4 * g));
             }
+            k16_scale_half(t, h, sum, parts::vnni_shift, isum, acc);
         }
-        return acc;
+        return parts::int16_sums ? _mm256_cvtepi32_ps(isum) : acc;
     }
 };
 
