@@ -65,36 +65,30 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i partner_dword(const std::int8_t* p)
     return _mm256_set1_epi32(v);
 }
 
-/// The gemv driver. Sums::sums(tile, partner codes, base) gives the eight rows' int32 block sums
-/// (offset removed); Sums::offset is the code offset its base must remove. Written once as a
-/// macro and instantiated per target (see LOWBIT_DEFINE_LEGACY_DOT).
+/// The gemv driver of every packed format. A Step policy gives its tile and partner block types,
+/// the values per block and the blocks per chunk; `terms`, the partner's per-block terms of a
+/// chunk, which prepare() computes once for all row groups; and step(), which adds one tile's
+/// eight row dots into `acc` and, if it has a second term (the mins), into `extra` (a second
+/// chain). Written once as a macro and instantiated per target (see LOWBIT_DEFINE_LEGACY_DOT):
+/// a kernel compiled for AVX-512 VNNI cannot be inlined into a driver compiled for AVX2.
 #define LOWBIT_DEFINE_PACKED_GEMV(NAME, TARGET)                                                                                            \
-    template <class Sums, class Tile, class YB>                                                                                            \
-    LOWBIT_X86_INLINE TARGET void NAME(const Tile* w, const YB* y, float* out, std::int64_t rows, std::int64_t n) noexcept {              \
-        constexpr bool with_min = requires(const Tile& t) { t.m; };                                                                        \
-        constexpr std::int64_t chunk = 64;                                                                                                 \
-        const std::int64_t nb = n / 32;                                                                                                    \
+    template <class Step>                                                                                                                  \
+    LOWBIT_X86_INLINE TARGET void NAME(const typename Step::tile* w, const typename Step::partner_block* y, float* out, std::int64_t rows,  \
+                                       std::int64_t n) noexcept {                                                                          \
+        constexpr std::int64_t chunk = Step::chunk;                                                                                        \
+        const std::int64_t nb = n / Step::block_size;                                                                                      \
         for (std::int64_t k0 = 0; k0 < nb; k0 += chunk) {                                                                                  \
             const std::int64_t count = std::min(chunk, nb - k0);                                                                           \
-            alignas(32) float dy[chunk], sy[chunk];                                                                                        \
-            alignas(32) std::int32_t base[chunk];                                                                                          \
-            partner_terms<Sums::offset, with_min>(y + k0, count, dy, sy, base);                                                            \
-            for (std::int64_t r0 = 0; r0 < rows; r0 += 8) {                                                                                \
-                const Tile* t = w + (r0 / 8) * nb + k0;                                                                                    \
+            typename Step::terms terms;                                                                                                    \
+            Step::prepare(y + k0, count, terms);                                                                                           \
+            for (std::int64_t r0 = 0; r0 < rows; r0 += 8) {                                                                               \
+                const typename Step::tile* t = w + (r0 / 8) * nb + k0;                                                                     \
                 const std::int64_t valid = std::min<std::int64_t>(8, rows - r0);                                                           \
                 alignas(32) float sums[8] = {};                                                                                            \
                 if (k0 != 0) std::copy(out + r0, out + r0 + valid, sums); /* the earlier chunks' sums */                                   \
-                __m256 acc = _mm256_load_ps(sums), acc_min = _mm256_setzero_ps();                                                          \
-                for (std::int64_t k = 0; k < count; ++k) {                                                                                 \
-                    const __m256i isum = Sums::sums(t[k], y[k0 + k].qs, Sums::offset != 0 ? base[k] : 0);                                  \
-                    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t[k].d))),         \
-                                                       _mm256_set1_ps(dy[k]));                                                             \
-                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc);                                                           \
-                    if constexpr (with_min)                                                                                                \
-                        acc_min = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t[k].m))),             \
-                                                  _mm256_set1_ps(sy[k]), acc_min);                                                         \
-                }                                                                                                                          \
-                _mm256_store_ps(sums, _mm256_add_ps(acc, acc_min));                                                                        \
+                __m256 acc = _mm256_load_ps(sums), extra = _mm256_setzero_ps();                                                            \
+                for (std::int64_t k = 0; k < count; ++k) Step::step(t[k], y[k0 + k], terms, k, acc, extra);                                \
+                _mm256_store_ps(sums, _mm256_add_ps(acc, extra));                                                                          \
                 std::copy(sums, sums + valid, out + r0);                                                                                   \
             }                                                                                                                              \
         }                                                                                                                                  \
@@ -102,6 +96,11 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i partner_dword(const std::int8_t* p)
 
 LOWBIT_DEFINE_PACKED_GEMV(packed_gemv_avx2, LOWBIT_TARGET_AVX2)
 LOWBIT_DEFINE_PACKED_GEMV(packed_gemv_vnni, LOWBIT_TARGET_AVX512VNNI)
+
+/// Eight f16 as floats.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 f16x8(const lowbit::f16* h) noexcept {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+}
 
 /// What the tile sums of a format share: its tile, whether it is q8_0, and the code offset the
 /// driver's partner terms remove (QOffset: q8_0's, which depends on how the backend makes its
@@ -114,6 +113,26 @@ struct tile_sums_of {
         else return F::offset;
     }();
     using tile = typename formats::packed<F>::tile;
+
+    // The driver's parts (see LOWBIT_DEFINE_PACKED_GEMV): per partner block its scale dy, its
+    // stored sum sy (q8_1) and the offset term base = -offset * Σ codes.
+    using partner_block = typename F::partner::block;
+    static constexpr std::int64_t block_size = 32, chunk = 64;
+    static constexpr bool with_min = requires(const tile& t) { t.m; };
+    struct terms {
+        alignas(32) float dy[chunk], sy[chunk];
+        alignas(32) std::int32_t base[chunk];
+    };
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void prepare(const partner_block* y, std::int64_t count, terms& tm) noexcept {
+        partner_terms<offset, with_min>(y, count, tm.dy, tm.sy, tm.base);
+    }
+    /// A tile's eight int32 block sums (offset removed) times the rows' and the partner's
+    /// scales into acc; the rows' mins times the partner's sum into extra.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void scale(const tile& t, __m256i isum, const terms& tm, std::int64_t k, __m256& acc,
+                                                           __m256& extra) noexcept {
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(f16x8(t.d), _mm256_set1_ps(tm.dy[k])), acc);
+        if constexpr (with_min) extra = _mm256_fmadd_ps(f16x8(t.m), _mm256_set1_ps(tm.sy[k]), extra);
+    }
 };
 
 /// AVX2 tile sums: vpmaddubsw of unsigned codes by the partner's signed bytes, pair sums kept in
@@ -122,8 +141,15 @@ struct tile_sums_of {
 /// (|x| times y with x's sign), one vpmaddwd per group, and need no offset.
 template <class F>
 struct tile_sums_avx2 : tile_sums_of<F, 0> {
-    using typename tile_sums_of<F, 0>::tile;
-    using tile_sums_of<F, 0>::q8;
+    using base_parts = tile_sums_of<F, 0>;
+    using typename base_parts::tile;
+    using typename base_parts::terms;
+    using base_parts::q8;
+
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void step(const tile& t, const typename base_parts::partner_block& y, const terms& tm,
+                                                          std::int64_t k, __m256& acc, __m256& extra) noexcept {
+        base_parts::scale(t, sums(t, y.qs, base_parts::offset != 0 ? tm.base[k] : 0), tm, k, acc, extra);
+    }
 
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i sums(const tile& t, const std::int8_t* qy, std::int32_t base) noexcept {
         const __m256i ones = _mm256_set1_epi16(1);
@@ -164,8 +190,15 @@ struct tile_sums_avx2 : tile_sums_of<F, 0> {
 /// (the tile keeps them as a 32-bit mask per half group); q8_0's signed codes are offset by 128.
 template <class F>
 struct tile_sums_vnni : tile_sums_of<F, 128> {
-    using typename tile_sums_of<F, 128>::tile;
-    using tile_sums_of<F, 128>::q8;
+    using base_parts = tile_sums_of<F, 128>;
+    using typename base_parts::tile;
+    using typename base_parts::terms;
+    using base_parts::q8;
+
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static void step(const tile& t, const typename base_parts::partner_block& y, const terms& tm,
+                                                                std::int64_t k, __m256& acc, __m256& extra) noexcept {
+        base_parts::scale(t, sums(t, y.qs, base_parts::offset != 0 ? tm.base[k] : 0), tm, k, acc, extra);
+    }
 
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256i sums(const tile& t, const std::int8_t* qy, std::int32_t base) noexcept {
         __m256i lo = _mm256_set1_epi32(base), hi = _mm256_setzero_si256();
@@ -199,45 +232,6 @@ struct tile_sums_vnni : tile_sums_of<F, 128> {
 // scale * (codes · partner bytes) as floats, the codes taken unsigned; the tile's k_tile part
 // gives the rest in int32: Σ over sub-blocks of min * the partner's sums (q2_K, q4_K), or of
 // scale * the code offset * those sums (q3_K: 4, q6_K: 32), one vpmaddwd per two sub-blocks.
-
-/// The gemv driver of K-quant tiles, instantiated per target like the one above.
-#define LOWBIT_DEFINE_PACKED_GEMV_K(NAME, TARGET)                                                                                          \
-    template <class Sums>                                                                                                                  \
-    LOWBIT_X86_INLINE TARGET void NAME(const typename Sums::tile* w, const formats::block_q8_K* y, float* out, std::int64_t rows,          \
-                                       std::int64_t n) noexcept {                                                                          \
-        using tile = typename Sums::tile;                                                                                                  \
-        using parts = k_tile<tile>;                                                                                                        \
-        constexpr std::int64_t chunk = 16;                                                                                                 \
-        const std::int64_t nb = n / 256;                                                                                                   \
-        for (std::int64_t k0 = 0; k0 < nb; k0 += chunk) {                                                                                  \
-            const std::int64_t count = std::min(chunk, nb - k0);                                                                           \
-            alignas(32) std::int32_t terms[chunk][8]; /* the partner's sums as parts::mins wants them */                                   \
-            for (std::int64_t k = 0; k < count; ++k) parts::partner(y[k0 + k], terms[k]);                                                  \
-            for (std::int64_t r0 = 0; r0 < rows; r0 += 8) {                                                                               \
-                const tile* t = w + (r0 / 8) * nb + k0;                                                                                    \
-                const std::int64_t valid = std::min<std::int64_t>(8, rows - r0);                                                           \
-                alignas(32) float sums[8] = {};                                                                                            \
-                if (k0 != 0) std::copy(out + r0, out + r0 + valid, sums);                                                                  \
-                __m256 acc = _mm256_load_ps(sums);                                                                                         \
-                for (std::int64_t k = 0; k < count; ++k) {                                                                                 \
-                    const tile& tk = t[k];                                                                                                 \
-                    const __m256 codes = Sums::scaled(tk, y[k0 + k].qs);                                                                   \
-                    const __m256 mins = _mm256_cvtepi32_ps(parts::mins(tk, terms[k]));                                                     \
-                    const __m256 dy = _mm256_set1_ps(y[k0 + k].d);                                                                         \
-                    const __m256 d = _mm256_mul_ps(f16x8(tk.d), dy);                                                                     \
-                    if constexpr (parts::has_dmin) acc = _mm256_fnmadd_ps(mins, _mm256_mul_ps(f16x8(tk.dmin), dy), _mm256_fmadd_ps(codes, d, acc)); \
-                    else acc = _mm256_fmadd_ps(_mm256_sub_ps(codes, mins), d, acc);                                                        \
-                }                                                                                                                          \
-                _mm256_store_ps(sums, acc);                                                                                                \
-                std::copy(sums, sums + valid, out + r0);                                                                                   \
-            }                                                                                                                              \
-        }                                                                                                                                  \
-    }
-
-/// Eight f16 as floats.
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 f16x8(const lowbit::f16* h) noexcept {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
-}
 
 /// A scale-pair vector (lane j: row j's scales of sub-blocks 2t, 2t + 1 as int16) times the
 /// partner's two sums of 16 in every lane (an int32 of block_q8_K::bsums): one vpmaddwd.
@@ -403,6 +397,39 @@ struct k_tile<formats::tile_q6_K> : k16_tile<formats::tile_q6_K, false, 5> {
     }
 };
 
+/// The driver's parts for K-quant tiles (see LOWBIT_DEFINE_PACKED_GEMV): the partner's sums as
+/// k_tile::mins takes them, and scale(), which adds a tile's rows: d * dy * (Σ scaled code sums)
+/// into acc, the min (or offset) term into extra. Sums derives from it and adds scaled().
+template <class Tile>
+struct k_sums_base {
+    using tile = Tile;
+    using parts = k_tile<Tile>;
+    using partner_block = formats::block_q8_K;
+    static constexpr std::int64_t block_size = 256, chunk = 16;
+    struct terms {
+        alignas(32) std::int32_t sums[chunk][8];
+    };
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void prepare(const partner_block* y, std::int64_t count, terms& tm) noexcept {
+        for (std::int64_t k = 0; k < count; ++k) parts::partner(y[k], tm.sums[k]);
+    }
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void scale(const Tile& t, const partner_block& y, __m256 codes, const terms& tm, std::int64_t k,
+                                                           __m256& acc, __m256& extra) noexcept {
+        const __m256 mins = _mm256_cvtepi32_ps(parts::mins(t, tm.sums[k]));
+        const __m256 dy = _mm256_set1_ps(y.d);
+        const __m256 d = _mm256_mul_ps(f16x8(t.d), dy);
+        acc = _mm256_fmadd_ps(codes, d, acc);
+        if constexpr (parts::has_dmin) extra = _mm256_fnmadd_ps(mins, _mm256_mul_ps(f16x8(t.dmin), dy), extra);
+        else extra = _mm256_fnmadd_ps(mins, d, extra);
+    }
+};
+
+/// A Sums policy's step: its scaled() under its own target, then the shared scale().
+#define LOWBIT_K_STEP(TARGET)                                                                                                              \
+    LOWBIT_X86_INLINE TARGET static void step(const Tile& t, const formats::block_q8_K& y, const typename k_sums_base<Tile>::terms& tm,      \
+                                              std::int64_t k, __m256& acc, __m256& extra) noexcept {                                       \
+        k_sums_base<Tile>::scale(t, y, scaled(t, y.qs), tm, k, acc, extra);                                                                \
+    }
+
 /// Sums of the tiles of sixteen sub-blocks. Group 8 h + g meets the partner's bytes
 /// 128 h + 32 s + 4 g .. + 3 for slice s; groups 4q .. 4q + 3 of a half make up sub-blocks
 /// 2 s + q of its slices, whose scales are pair 4 h + s, element q. A half's eight sub-block
@@ -426,9 +453,9 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void k16_scale_half(const Tile& t, int h, c
 
 /// AVX2: vpmaddubsw's int16 pair sums over int16_groups groups, then vpmaddwd to int32.
 template <class Tile>
-struct k16_sums_avx2 {
-    using tile = Tile;
+struct k16_sums_avx2 : k_sums_base<Tile> {
     using parts = k_tile<Tile>;
+    LOWBIT_K_STEP(LOWBIT_TARGET_AVX2)
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scaled(const Tile& t, const std::int8_t* qy) noexcept {
         static constexpr int unscaled[4] = {0, 0, 0, 0};
         const __m256i ones = _mm256_set1_epi16(1);
@@ -462,9 +489,9 @@ struct k16_sums_avx2 {
 
 /// VNNI: vpdpbusd of each slice's codes, scaled in place (k_tile::vnni_shift), in int32.
 template <class Tile>
-struct k16_sums_vnni {
-    using tile = Tile;
+struct k16_sums_vnni : k_sums_base<Tile> {
     using parts = k_tile<Tile>;
+    LOWBIT_K_STEP(LOWBIT_TARGET_AVX512VNNI)
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 scaled(const Tile& t, const std::int8_t* qy) noexcept {
         __m256i isum = _mm256_setzero_si256();
         __m256 acc = _mm256_setzero_ps();
@@ -492,8 +519,8 @@ struct k16_sums_vnni {
 /// AVX2: vpmaddubsw pair sums stay in int16 over a sub-block's eight groups (q4_K: at most
 /// 8 * 2 * 15 * 128) or four (q5_K: 4 * 2 * 31 * 128), then one vpmaddwd to int32.
 template <class Tile>
-struct k32_sums_avx2 {
-    using tile = Tile;
+struct k32_sums_avx2 : k_sums_base<Tile> {
+    LOWBIT_K_STEP(LOWBIT_TARGET_AVX2)
     static constexpr bool fifth = requires(const Tile& t) { t.qh; };
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 scaled(const Tile& t, const std::int8_t* qy) noexcept {
         const __m256i low_nibbles = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), sixteen = _mm256_set1_epi8(16);
@@ -528,8 +555,8 @@ struct k32_sums_avx2 {
 /// VNNI: vpdpbusd in int32. q4_K's high nibbles in place (16x, shifted back exactly); q5_K's
 /// nibbles shifted down and their fifth bits added by a masked byte add of 16.
 template <class Tile>
-struct k32_sums_vnni {
-    using tile = Tile;
+struct k32_sums_vnni : k_sums_base<Tile> {
+    LOWBIT_K_STEP(LOWBIT_TARGET_AVX512VNNI)
     static constexpr bool fifth = requires(const Tile& t) { t.qh; };
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256 scaled(const Tile& t, const std::int8_t* qy) noexcept {
         const __m256i low_nibbles = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
@@ -559,8 +586,7 @@ struct k32_sums_vnni {
     }
 };
 
-LOWBIT_DEFINE_PACKED_GEMV_K(packed_gemv_k_avx2, LOWBIT_TARGET_AVX2)
-LOWBIT_DEFINE_PACKED_GEMV_K(packed_gemv_k_vnni, LOWBIT_TARGET_AVX512VNNI)
+#undef LOWBIT_K_STEP
 
 /// The Sums policy of a K-quant's tiles per target: by sub-blocks of 32 (q4_K, q5_K) or 16.
 template <class F>
@@ -581,7 +607,7 @@ template <class F>
 struct packed_kernels<F, backend::avx2> {
     LOWBIT_TARGET_AVX2 static void gemv(const typename formats::packed<F>::tile* w, const typename F::partner::block* y, float* out,
                                         std::int64_t rows, std::int64_t n) noexcept {
-        if constexpr (F::block_size == 256) x86::packed_gemv_k_avx2<x86::k_sums_avx2<F>>(w, y, out, rows, n);
+        if constexpr (F::block_size == 256) x86::packed_gemv_avx2<x86::k_sums_avx2<F>>(w, y, out, rows, n);
         else x86::packed_gemv_avx2<x86::tile_sums_avx2<F>>(w, y, out, rows, n);
     }
 };
@@ -591,7 +617,7 @@ template <class F>
 struct packed_kernels<F, backend::avx512vnni> {
     LOWBIT_TARGET_AVX512VNNI static void gemv(const typename formats::packed<F>::tile* w, const typename F::partner::block* y, float* out,
                                               std::int64_t rows, std::int64_t n) noexcept {
-        if constexpr (F::block_size == 256) x86::packed_gemv_k_vnni<x86::k_sums_vnni<F>>(w, y, out, rows, n);
+        if constexpr (F::block_size == 256) x86::packed_gemv_vnni<x86::k_sums_vnni<F>>(w, y, out, rows, n);
         else x86::packed_gemv_vnni<x86::tile_sums_vnni<F>>(w, y, out, rows, n);
     }
 };
