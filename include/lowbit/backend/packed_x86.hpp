@@ -135,6 +135,13 @@ struct tile_sums_of {
     }
 };
 
+/// A tile-sums policy's step: its sums() under its own target, then the shared scale().
+#define LOWBIT_TILE_STEP(TARGET)                                                                                                           \
+    LOWBIT_X86_INLINE TARGET static void step(const tile& t, const typename base_parts::partner_block& y,                                  \
+                                              const typename base_parts::terms& tm, std::int64_t k, __m256& acc, __m256& extra) noexcept { \
+        base_parts::scale(t, sums(t, y.qs, base_parts::offset != 0 ? tm.base[k] : 0), tm, k, acc, extra);                                  \
+    }
+
 /// AVX2 tile sums: vpmaddubsw of unsigned codes by the partner's signed bytes, pair sums kept in
 /// int16 over as many groups as cannot overflow (4-bit codes: all four, at most 8 * 2 * 15 * 127;
 /// 5-bit codes: two), then one vpmaddwd to int32. q8_0's signed codes take the sign trick
@@ -143,13 +150,8 @@ template <class F>
 struct tile_sums_avx2 : tile_sums_of<F, 0> {
     using base_parts = tile_sums_of<F, 0>;
     using typename base_parts::tile;
-    using typename base_parts::terms;
     using base_parts::q8;
-
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void step(const tile& t, const typename base_parts::partner_block& y, const terms& tm,
-                                                          std::int64_t k, __m256& acc, __m256& extra) noexcept {
-        base_parts::scale(t, sums(t, y.qs, base_parts::offset != 0 ? tm.base[k] : 0), tm, k, acc, extra);
-    }
+    LOWBIT_TILE_STEP(LOWBIT_TARGET_AVX2)
 
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256i sums(const tile& t, const std::int8_t* qy, std::int32_t base) noexcept {
         const __m256i ones = _mm256_set1_epi16(1);
@@ -192,13 +194,8 @@ template <class F>
 struct tile_sums_vnni : tile_sums_of<F, 128> {
     using base_parts = tile_sums_of<F, 128>;
     using typename base_parts::tile;
-    using typename base_parts::terms;
     using base_parts::q8;
-
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static void step(const tile& t, const typename base_parts::partner_block& y, const terms& tm,
-                                                                std::int64_t k, __m256& acc, __m256& extra) noexcept {
-        base_parts::scale(t, sums(t, y.qs, base_parts::offset != 0 ? tm.base[k] : 0), tm, k, acc, extra);
-    }
+    LOWBIT_TILE_STEP(LOWBIT_TARGET_AVX512VNNI)
 
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m256i sums(const tile& t, const std::int8_t* qy, std::int32_t base) noexcept {
         __m256i lo = _mm256_set1_epi32(base), hi = _mm256_setzero_si256();
@@ -226,6 +223,8 @@ struct tile_sums_vnni : tile_sums_of<F, 128> {
         return _mm256_add_epi32(lo, hi);
     }
 };
+
+#undef LOWBIT_TILE_STEP
 
 // ---------------------------------------------------------------------------------------------
 // K-quant tiles. A target's Sums policy gives the eight rows' Σ over sub-blocks of
