@@ -10,6 +10,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <lowbit/lowbit.hpp>
@@ -307,6 +308,29 @@ TEST_CASE("every backend's gemv agrees with the exact dot of each row") {
                     CHECK(out.back() == -7.0f); // nothing written past the last row
                 }
             }
+        }
+    }
+}
+
+TEST_CASE("a gemv split by row groups (as threads would share it) gives the whole call's floats") {
+    backend_guard guard;
+    for (const type_id t : {type_id::q4_1, type_id::q6_K}) {
+        const std::int64_t rows = 29, n = 512;
+        const auto q = quantize(t, normal(static_cast<std::size_t>(rows * n), 31), rows, n);
+        const auto qa = quantize(lowbit::dot_partner(t), normal(static_cast<std::size_t>(n), 32), 1, n);
+        packed_buffer w(lowbit::packed_bytes(t, rows, n));
+        lowbit::pack_rows(t, q.data(), lowbit::row_bytes(t, n), rows, n, w.data(), w.bytes());
+        for (const auto& b : lowbit::available_backends()) {
+            CAPTURE(lowbit::type_name(t));
+            CAPTURE(b);
+            lowbit::set_backend(b);
+            std::vector<float> whole(rows), split(rows);
+            lowbit::gemv(t, w.data(), w.bytes(), qa.data(), whole.data(), rows, n);
+            for (const auto& [r0, r1] : {std::pair<std::int64_t, std::int64_t>{0, 8}, {8, 24}, {24, 29}}) {
+                const std::size_t offset = lowbit::packed_bytes(t, r0, n);
+                lowbit::gemv(t, static_cast<const unsigned char*>(w.data()) + offset, w.bytes() - offset, qa.data(), split.data() + r0, r1 - r0, n);
+            }
+            CHECK(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
         }
     }
 }

@@ -417,7 +417,9 @@ inline void unpack_rows(type_id t, const void* packed, std::size_t packed_size, 
 }
 
 /// Matrix-vector product over packed rows: out[r] = dot(row r, partner_row) for `nrows` rows of
-/// `n` values, equal to dot_rows()'s results within float rounding.
+/// `n` values, equal to dot_rows()'s results within float rounding. Rows r0 .. r1 of a packed
+/// matrix, r0 a multiple of 8, are a packed matrix of their own at packed + packed_bytes(t, r0, n):
+/// threads can share a gemv by row groups, each getting the same floats as the whole call.
 inline void gemv(type_id t, const void* packed, std::size_t packed_size, const void* partner_row, float* out, std::int64_t nrows,
                  std::int64_t n) {
     const auto& o = detail::require_packable(t);
