@@ -3,13 +3,16 @@
 // API against the runtime one, and the checked API's errors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <random>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -331,6 +334,28 @@ TEST_CASE("a gemv split by row groups (as threads would share it) gives the whol
                 lowbit::gemv(t, static_cast<const unsigned char*>(w.data()) + offset, w.bytes() - offset, qa.data(), split.data() + r0, r1 - r0, n);
             }
             CHECK(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
+        }
+    }
+}
+
+TEST_CASE("gemv comes from the chosen backend's packed kernel where it has one, even if its dot is another's") {
+    backend_guard guard;
+    // the backends with packed kernels: AVX2, AVX-512 VNNI, NEON with the dot-product extension
+    // (whose K-quant dots are plain NEON's)
+    const std::string with_kernel[] = {"avx2", "avx512vnni", "neon-dotprod"};
+    for (const auto& b : lowbit::available_backends()) {
+        lowbit::set_backend(b);
+        for (const type_id t : packable_types) {
+            CAPTURE(b);
+            CAPTURE(lowbit::type_name(t));
+            const char* served = lowbit::ops(t).gemv_backend;
+            REQUIRE(served != nullptr);
+            const auto has_kernel = [&](std::string_view name) {
+                return std::find(std::begin(with_kernel), std::end(with_kernel), name) != std::end(with_kernel);
+            };
+            if (has_kernel(b)) CHECK(std::string(served) == b);
+            else // a later backend's packed kernel (avx512 -> avx2), or the dot's backend unpacking (neon, scalar)
+                CHECK((has_kernel(served) || std::string(served) == lowbit::ops(t).dot_backend));
         }
     }
 }

@@ -37,13 +37,16 @@ struct type_ops {
     /// Packed rows (algo/gemv.hpp), for the types that have a packed layout (null otherwise).
     void (*pack_rows)(const void* x, std::size_t stride, std::int64_t rows, std::int64_t n, void* dst) = nullptr;
     void (*unpack_rows)(const void* src, std::int64_t rows, std::int64_t n, void* x, std::size_t stride) = nullptr;
-    /// out[r] = dot(row r, y) over packed rows (from the dot's backend).
+    /// out[r] = dot(row r, y) over packed rows (from gemv_backend).
     void (*gemv)(const void* packed, const void* y, float* out, std::int64_t rows, std::int64_t n) = nullptr;
     std::size_t tile_bytes = 0, tile_align = 1;
     /// The backend serving each operation ("scalar", "avx2", "avx512", "avx512vnni", "neon", ...).
     const char* quantize_backend = nullptr;
     const char* dequantize_backend = nullptr;
     const char* dot_backend = nullptr;
+    /// The backend of gemv: the first from the chosen one on with a packed kernel, else the dot's
+    /// (which unpacks a few blocks at a time for its multi-row dot).
+    const char* gemv_backend = nullptr;
 };
 
 /// Bytes of a row of `n_per_row` values (defined below with the public API).
@@ -65,6 +68,11 @@ bool assign_if_supported(type_ops& ops) {
                 kernels<F, B>::quantize_row(x, static_cast<block*>(y), n, w);
             };
             ops.quantize_backend = B::name;
+        } else if constexpr (Op == kernel_op::gemv) {
+            ops.gemv = [](const void* w, const void* y, float* out, std::int64_t rows, std::int64_t n) {
+                packed_kernels<F, B>::gemv(static_cast<const packed_tile<F>*>(w), static_cast<const typename F::partner::block*>(y), out, rows, n);
+            };
+            ops.gemv_backend = B::name;
         } else if constexpr (Op == kernel_op::dequantize) {
             ops.dequantize_row = [](const void* x, float* y, std::int64_t n) {
                 kernels<F, B>::dequantize_row(static_cast<const block*>(x), y, n);
@@ -77,10 +85,11 @@ bool assign_if_supported(type_ops& ops) {
             ops.dot_rows = [](const void* x, std::size_t stride, const void* y, float* out, std::int64_t rows, std::int64_t n) {
                 dot_rows_with<F, B>(static_cast<const block*>(x), stride, static_cast<const typename F::partner::block*>(y), out, rows, n);
             };
-            if constexpr (packable<F>) {
+            if constexpr (packable<F>) { // until a backend's own packed kernel replaces it (kernel_op::gemv)
                 ops.gemv = [](const void* w, const void* y, float* out, std::int64_t rows, std::int64_t n) {
                     gemv_with<F, B>(static_cast<const packed_tile<F>*>(w), static_cast<const typename F::partner::block*>(y), out, rows, n);
                 };
+                ops.gemv_backend = B::name;
             }
             ops.dot_backend = B::name;
         }
@@ -117,6 +126,7 @@ type_ops make_ops(std::size_t first_backend) {
     assign_best<F, kernel_op::quantize>(ops, first_backend, candidate_backends{});
     assign_best<F, kernel_op::dequantize>(ops, first_backend, candidate_backends{});
     assign_best<F, kernel_op::dot>(ops, first_backend, candidate_backends{});
+    if constexpr (packable<F>) assign_best<F, kernel_op::gemv>(ops, first_backend, candidate_backends{});
     return ops;
 }
 

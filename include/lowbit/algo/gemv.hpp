@@ -33,13 +33,6 @@ constexpr std::size_t packed_tile_count(std::int64_t rows, std::int64_t n) noexc
            static_cast<std::size_t>(n / static_cast<std::int64_t>(F::block_size));
 }
 
-/// A backend's own gemv over packed tiles.
-template <class F, class B>
-concept has_gemv_kernel = packable<F> && requires(const packed_tile<F>* w, const typename F::partner::block* y, float* out,
-                                                  std::int64_t rows, std::int64_t n) {
-    packed_kernels<F, B>::gemv(w, y, out, rows, n);
-};
-
 /// Packs `rows` rows of n values, row r at x + r * stride bytes, into packed_tile_count tiles.
 template <packable F>
 void pack_rows(const typename F::block* x, std::size_t stride, std::int64_t rows, std::int64_t n, packed_tile<F>* dst) noexcept {
@@ -74,8 +67,9 @@ void unpack_rows(const packed_tile<F>* src, std::int64_t rows, std::int64_t n, t
     }
 }
 
-/// gemv with backend B: its packed kernel where it has one; otherwise the tiles are unpacked a
-/// few blocks at a time into a buffer on the stack and B's multi-row dot runs on them.
+/// gemv with backend B: its packed kernel where it has one (has_gemv_kernel, backend/select.hpp);
+/// otherwise the tiles are unpacked a few blocks at a time into a buffer on the stack and B's
+/// multi-row dot runs on them.
 template <packable F, class B>
     requires has_dot_kernel<F, B>
 void gemv_with(const packed_tile<F>* w, const typename F::partner::block* y, float* out, std::int64_t rows, std::int64_t n) noexcept {
@@ -115,7 +109,9 @@ void gemv(std::span<const packed_tile<F>> w, std::span<const typename F::partner
     const auto rows = static_cast<std::int64_t>(out.size());
     assert(n % static_cast<std::int64_t>(F::block_size) == 0);
     assert(w.size() == packed_tile_count<F>(rows, n));
-    gemv_with<F, compile_time_backend_for<F, kernel_op::dot>>(w.data(), y.data(), out.data(), rows, n);
+    using own = compile_time_backend_for<F, kernel_op::gemv>; // a packed kernel, if the target enables one
+    if constexpr (has_gemv_kernel<F, own>) packed_kernels<F, own>::gemv(w.data(), y.data(), out.data(), rows, n);
+    else gemv_with<F, compile_time_backend_for<F, kernel_op::dot>>(w.data(), y.data(), out.data(), rows, n);
 }
 
 } // namespace lowbit

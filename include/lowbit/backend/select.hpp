@@ -8,6 +8,7 @@
 
 #include <cstddef>
 
+#include "../formats/packed.hpp"
 #include "scalar.hpp"
 #include "x86.hpp"
 #include "avx2.hpp"
@@ -15,6 +16,7 @@
 #include "kquants_x86.hpp"
 #include "packed_x86.hpp"
 #include "neon.hpp"
+#include "packed_neon.hpp"
 
 namespace lowbit {
 
@@ -32,12 +34,18 @@ using candidate_backends = backend_list<backend::neon_dotprod, backend::neon, ba
 using candidate_backends = backend_list<backend::scalar>;
 #endif
 
-enum class kernel_op { dequantize, quantize, dot };
+enum class kernel_op { dequantize, quantize, dot, gemv };
+
+/// A backend's own gemv over packed rows (formats/packed.hpp, algo/gemv.hpp).
+template <class F, class B>
+concept has_gemv_kernel = formats::has_packed_layout<F> &&
+                          requires(const typename formats::packed<F>::tile* w, const typename F::partner::block* y, float* out, std::int64_t rows,
+                                   std::int64_t n) { packed_kernels<F, B>::gemv(w, y, out, rows, n); };
 
 template <class F, class B, kernel_op Op>
 concept provides = (Op == kernel_op::dequantize && has_dequantize_kernel<F, B>) ||
                    (Op == kernel_op::quantize && has_quantize_kernel<F, B>) ||
-                   (Op == kernel_op::dot && has_dot_kernel<F, B>);
+                   (Op == kernel_op::dot && has_dot_kernel<F, B>) || (Op == kernel_op::gemv && has_gemv_kernel<F, B>);
 
 namespace detail {
 template <class F, kernel_op Op, class List>
