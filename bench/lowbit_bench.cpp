@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
             const auto& o = lowbit::ops(t);
             // only rows where this backend has a kernel of its own, besides the scalar baseline
             const bool own = backend == "scalar" || (o.dequantize_backend == backend) || (o.quantize_backend == backend) ||
-                             (o.dot_backend && o.dot_backend == backend);
+                             (o.dot_backend && o.dot_backend == backend) || (o.gemv_backend && o.gemv_backend == backend);
             if (!own) continue;
             const std::size_t rb = lowbit::row_bytes(t, n_l1);
             std::vector<unsigned char> q(rb);
