@@ -238,6 +238,8 @@ TEST_CASE("the float formats convert special values the same way in every backen
             const auto q = quantize(t, x, 1);
             CHECK(first_byte_difference(q, q_ref) == -1);
             CHECK(first_difference(dequantize(t, q, static_cast<std::int64_t>(x.size())), deq_ref) == -1);
+            const auto m = static_cast<std::int64_t>(x.size()) - 7; // a tail shorter than any vector loop's step
+            CHECK(first_difference(dequantize(t, q, m), std::vector<float>(deq_ref.begin(), deq_ref.begin() + m)) == -1);
         }
     }
 }
@@ -247,7 +249,7 @@ TEST_CASE("every backend's multi-row dot agrees with the exact dot of each row")
     for (const auto t : implemented_types()) {
         if (!lowbit::ops(t).dot) continue;
         const auto partner = lowbit::dot_partner(t);
-        for (const std::int64_t n : {std::int64_t{256}, std::int64_t{2048} + 96}) {
+        for (const std::int64_t n : {std::int64_t{256}, std::int64_t{2048} + 96, std::int64_t{1029}}) { // 1029: the float formats' tails past 64, 32 and 16 values
             if (n % block_of(t) != 0 || n % block_of(partner) != 0) continue;
             const std::size_t rb = lowbit::row_bytes(t, n);
             for (const std::int64_t nrows : {1, 3, 4, 5, 11}) {

@@ -287,12 +287,22 @@ struct kernels<formats::bf16, backend::avx512> {
         for (; i < n; ++i) y[i] = to_bf16(x[i]);
     }
 
+    /// A bf16 is the high half of its float: interleaving 32 of them with zero words (vpunpcklwd /
+    /// vpunpckhwd, one in-lane operation per 16 values) makes 32 floats, once the load's quadwords
+    /// are put in the order those interleavings read them (one vpermq). Widening (vpmovzxwd, a
+    /// lane-crossing operation per 16 values) and shifting was slower than the compiler's own
+    /// vectorisation of the scalar path on Zen 5 (1.76 against 1.5 reference cycles per 32
+    /// values); this form stores as fast as that, the bound of a dequantize that writes 128 bytes
+    /// per 64 read.
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static std::int64_t convert(const bf16* x, float* y, std::int64_t n) noexcept {
+        // lane k of unpacklo reads quadword 2k, of unpackhi 2k + 1: values 4k.. and 16 + 4k..
+        const __m512i order = _mm512_setr_epi64(0, 4, 1, 5, 2, 6, 3, 7);
         std::int64_t i = 0;
-        for (; i + 16 <= n; i += 16) {
-            const __m512i w = _mm512_maskz_cvtepu16_epi32(x86::all16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)));
-            x86::store16<Stream>(y + i, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(x86::all16, w, 16)));
+        for (; i + 32 <= n; i += 32) {
+            const __m512i v = _mm512_maskz_permutexvar_epi64(0xFF, order, _mm512_loadu_si512(x + i));
+            x86::store16<Stream>(y + i, _mm512_castsi512_ps(_mm512_unpacklo_epi16(_mm512_setzero_si512(), v)));
+            x86::store16<Stream>(y + i + 16, _mm512_castsi512_ps(_mm512_unpackhi_epi16(_mm512_setzero_si512(), v)));
         }
         return i;
     }
@@ -496,6 +506,32 @@ struct kernels<formats::bf16, backend::avx512bf16> {
         double total = x86::sum_lanes(sum);
         for (; i < n; ++i) total += static_cast<double>(to_f32(x[i])) * static_cast<double>(to_f32(y[i]));
         return static_cast<float>(total);
+    }
+    /// Eight rows against one partner row: each 64-byte load of the partner serves eight
+    /// vdpbf16ps, so a row's 32 values cost one load and one vdpbf16ps instead of two loads
+    /// (a one-row dot is bound by its loads); two chains per row.
+    LOWBIT_TARGET_AVX512BF16 static void dot_rows(const bf16* x, std::size_t stride, const bf16* y, float* out, std::int64_t rows,
+                                                  std::int64_t n) noexcept {
+        for (std::int64_t r0 = 0; r0 < rows; r0 += 8) {
+            const auto row = x86::row_group<8>(x, stride, r0, rows);
+            __m512 acc[8][2];
+            for (auto& a : acc) a[0] = a[1] = _mm512_setzero_ps();
+            std::int64_t i = 0;
+            for (; i + 64 <= n; i += 64)
+                for (int h = 0; h < 2; ++h) {
+                    const __m512bh yv = load(y + i + 32 * h);
+                    for (int k = 0; k < 8; ++k) acc[k][h] = _mm512_dpbf16_ps(acc[k][h], load(row[k] + i + 32 * h), yv);
+                }
+            for (; i + 32 <= n; i += 32) {
+                const __m512bh yv = load(y + i);
+                for (int k = 0; k < 8; ++k) acc[k][0] = _mm512_dpbf16_ps(acc[k][0], load(row[k] + i), yv);
+            }
+            for (int k = 0; k < 8 && r0 + k < rows; ++k) {
+                double total = x86::sum_lanes(_mm512_add_ps(acc[k][0], acc[k][1]));
+                for (std::int64_t j = i; j < n; ++j) total += static_cast<double>(to_f32(row[k][j])) * static_cast<double>(to_f32(y[j]));
+                out[r0 + k] = static_cast<float>(total);
+            }
+        }
     }
 };
 
