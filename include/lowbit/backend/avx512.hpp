@@ -120,10 +120,13 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
-        for (; i + 8 <= nb; i += 8) {
-            alignas(32) float d[8], m[8] = {};
-            x86::block_scales8<Affine>(x + i, d, m);
-            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), _mm512_set1_ps(m[k]), y + 32 * (i + k));
+        // eight blocks' scales converted while the eight before them are dequantized (see
+        // kquants_x86.hpp's scales_ahead)
+        alignas(32) float d[2][8], m[2][8] = {};
+        if (nb >= 8) x86::block_scales8<Affine>(x, d[0], m[0]);
+        for (int g = 0; i + 8 <= nb; i += 8, g ^= 1) {
+            if (i + 16 <= nb) x86::block_scales8<Affine>(x + i + 8, d[g ^ 1], m[g ^ 1]);
+            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[g][k]), _mm512_set1_ps(m[g][k]), y + 32 * (i + k));
         }
         for (int tail = static_cast<int>(nb - i); tail > 0; --tail, ++i) { // (fewer than eight: a bound GCC sees)
             float m = 0.0f;
@@ -194,11 +197,14 @@ struct kernels<F, backend::avx512> {
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
-        for (; i + 8 <= nb; i += 8) {
-            alignas(32) float d[8];
-            _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
+        // eight blocks' scales converted while the eight before them are dequantized (see
+        // kquants_x86.hpp's scales_ahead)
+        alignas(32) float d[2][8];
+        if (nb >= 8) _mm256_store_ps(d[0], x86::halves8<&block::d>(x));
+        for (int g = 0; i + 8 <= nb; i += 8, g ^= 1) {
+            if (i + 16 <= nb) _mm256_store_ps(d[g ^ 1], x86::halves8<&block::d>(x + i + 8));
             x86::through_memory(d);
-            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[k]), y + 32 * (i + k));
+            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[g][k]), y + 32 * (i + k));
         }
         for (; i < nb; ++i) dequantize_block<Stream>(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), y + 32 * i);
     }
