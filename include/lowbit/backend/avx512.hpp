@@ -122,11 +122,11 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
         std::int64_t i = 0;
         // eight blocks' scales converted while the eight before them are dequantized (see
         // kquants_x86.hpp's scales_ahead)
-        alignas(32) float d[2][8], m[2][8] = {};
-        if (nb >= 8) x86::block_scales8<Affine>(x, d[0], m[0]);
+        alignas(32) float ds[2][8], ms[2][8] = {};
+        if (nb >= 8) x86::block_scales8<Affine>(x, ds[0], ms[0]);
         for (int g = 0; i + 8 <= nb; i += 8, g ^= 1) {
-            if (i + 16 <= nb) x86::block_scales8<Affine>(x + i + 8, d[g ^ 1], m[g ^ 1]);
-            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(d[g][k]), _mm512_set1_ps(m[g][k]), y + 32 * (i + k));
+            if (i + 16 <= nb) x86::block_scales8<Affine>(x + i + 8, ds[g ^ 1], ms[g ^ 1]);
+            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm512_set1_ps(ds[g][k]), _mm512_set1_ps(ms[g][k]), y + 32 * (i + k));
         }
         for (int tail = static_cast<int>(nb - i); tail > 0; --tail, ++i) { // (fewer than eight: a bound GCC sees)
             float m = 0.0f;
