@@ -17,10 +17,11 @@ namespace lowbit::x86::ksearch512 {
 using V = lanes16;
 /// up to four sets of sixteen lanes, whose chains interleave; with the engine's cap of four
 /// super-blocks per call, four sets for the formats of sixteen sub-blocks (q2_K, q3_K, q6_K) and
-/// two for those of eight. Four sets made q3_K's code-by-code search, bound by the latency of
-/// its chain, 1.4x as fast as two, and q2_K / q6_K 4-8% faster. (Four sets for q4_K / q5_K,
-/// eight super-blocks a call, gained 3-6% on a row of sixteen blocks: less than a padded last
-/// batch can throw away. Eight sets were slower.)
+/// two for those of eight. Four sets made q2_K / q6_K 4-8% faster than two, and q3_K's
+/// code-by-code search 1.4x as fast while the latency of its chain bound it; now that most of
+/// its steps skip that chain (refined_search), two to sixteen sets are within 7% of one another
+/// there (Zen 5). (Four sets for q4_K / q5_K, eight super-blocks a call, gained 3-6% on a row of
+/// sixteen blocks: less than a padded last batch can throw away. Eight sets were slower.)
 inline constexpr int groups_per_call = 64;
 #  define LOWBIT_LANES_TARGET LOWBIT_TARGET_AVX512
 #  include "kquant_search_lanes.inl"
