@@ -26,6 +26,10 @@ struct cpu_features {
     bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
     bool avx512vnni = false, avx512vbmi = false, avx512bf16 = false;
     bool neon = false, neon_dotprod = false;
+    /// An AMD processor ("AuthenticAMD"): its AVX-512 (Zen 4, Zen 5) issues 512-bit operations on
+    /// every vector port, where Intel's cores give them fewer, so some kernels pick their vector
+    /// width by it.
+    bool amd = false;
 };
 
 namespace detail {
@@ -34,6 +38,8 @@ inline cpu_features detect_cpu_features() noexcept {
     cpu_features f;
 #if defined(LOWBIT_X86) && (defined(__GNUC__) || defined(__clang__))
     unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return f;
+    f.amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; // "Auth" "enti" "cAMD"
     if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
     const bool osxsave = (c >> 27) & 1u, avx = (c >> 28) & 1u;
     const bool fma = (c >> 12) & 1u, f16c = (c >> 29) & 1u;
