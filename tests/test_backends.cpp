@@ -38,7 +38,9 @@ std::int64_t block_of(lowbit::type_id t) { return lowbit::find_layout(t)->block_
 
 /// Inputs that reach the corners of the quantizers: ties of magnitude with opposite signs,
 /// signed zeros, constant blocks, exact halves after scaling, tiny and huge values.
-std::vector<float> tricky_row(std::int64_t n, std::uint32_t seed) {
+/// Without `extremes`, no value near the float range (case 10 stays plain gaussian): the K-quant
+/// searches take their fast paths only where every value of a batch is below 2^36.
+std::vector<float> tricky_row(std::int64_t n, std::uint32_t seed, bool extremes = true) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> gauss(0.0f, 1.0f);
     std::vector<float> x(static_cast<std::size_t>(n));
@@ -56,7 +58,7 @@ std::vector<float> tricky_row(std::int64_t n, std::uint32_t seed) {
         case 7: for (int j = 0; j < 32; ++j) p[j] *= 3e4f; break;                    // near the f16 range
         case 8: for (int j = 0; j < 32; ++j) p[j] = std::fabs(p[j]); p[3] = 0.0f; p[4] = -0.0f; break; // min is a zero
         case 9: for (int j = 0; j < 32; ++j) p[j] = -std::fabs(p[j]); p[7] = -0.0f; break;            // max is a zero
-        case 10: p[2] = 3e38f; p[11] = -3e38f; break;                                // max - min overflows to inf
+        case 10: if (extremes) { p[2] = 3e38f; p[11] = -3e38f; } break;              // max - min overflows to inf
         case 11: for (int j = 0; j < 32; ++j) p[j] = static_cast<float>(j % 3) * 1e-45f; break; // denormal range: inf scale factors
         }
     }
@@ -176,6 +178,53 @@ TEST_CASE("every backend quantizes and dequantizes exactly like the scalar path"
             CHECK(first_difference_nan_any(dequantize(t, noise, nrows * n_per_row), noise_ref) == -1);
         }
       }
+    }
+}
+
+TEST_CASE("every backend quantizes rows without extreme values exactly like the scalar path") {
+    // the searches' fast paths (q3_K's step that proves no code moves without a division) run
+    // only on such batches; rows at three scales, the corners of tricky_row but the huge values
+    backend_guard guard;
+    const std::int64_t nrows = 4, n_per_row = 1024;
+    for (const auto t : implemented_types()) {
+        if (n_per_row % block_of(t) != 0) continue;
+        CAPTURE(lowbit::type_name(t));
+        for (const float scale : {1.0f, 1e-3f, 7e3f}) {
+            CAPTURE(scale);
+            auto x = tricky_row(nrows * n_per_row, 19u + static_cast<std::uint32_t>(t), false);
+            for (auto& v : x) v *= scale;
+            lowbit::set_backend("scalar");
+            const auto q_ref = quantize(t, x, nrows);
+            for (const auto& b : lowbit::available_backends()) {
+                CAPTURE(b);
+                lowbit::set_backend(b);
+                CHECK(first_byte_difference(quantize(t, x, nrows), q_ref) == -1);
+            }
+        }
+    }
+}
+
+TEST_CASE("blocks whose inverse scale overflows get code 0 under every backend") {
+    // values below ~4e-37: d < 2^-128, 1 / d is infinite, and value * (1 / d) converts to no
+    // integer; the reference on x86 stores code 0 for every value there (see scale_overflows)
+    backend_guard guard;
+    std::vector<float> x(64);
+    for (std::size_t j = 0; j < x.size(); ++j) x[j] = static_cast<float>(j % 5) * (j % 2 ? -3e-42f : 3e-42f);
+    for (const auto t : {lowbit::type_id::q8_0, lowbit::type_id::q8_1, lowbit::type_id::q4_0, lowbit::type_id::q4_1, lowbit::type_id::q5_0,
+                         lowbit::type_id::q5_1}) {
+        CAPTURE(lowbit::type_name(t));
+        lowbit::set_backend("scalar");
+        const auto q_ref = quantize(t, x, 1);
+        for (const auto v : dequantize(t, q_ref, 64)) CHECK(v == 0.0f); // d is 0 in f16, and no code is garbage
+        const std::size_t code_bytes = t == lowbit::type_id::q8_0 || t == lowbit::type_id::q8_1 ? 32 : 16;
+        const std::size_t head = lowbit::row_bytes(t, 32) - code_bytes; // scales (and qh) ahead of the codes
+        for (std::size_t b = 0; b < 2; ++b)
+            for (std::size_t j = 0; j < code_bytes; ++j) CHECK(q_ref[b * lowbit::row_bytes(t, 32) + head + j] == 0);
+        for (const auto& b : lowbit::available_backends()) {
+            CAPTURE(b);
+            lowbit::set_backend(b);
+            CHECK(first_byte_difference(quantize(t, x, 1), q_ref) == -1);
+        }
     }
 }
 
@@ -415,3 +464,44 @@ TEST_CASE("the compile-time choice follows the target's instruction sets") {
     MESSAGE("q4_0 dequantize at compile time: " << std::string(deq::name) << "; q4_K dot: " << std::string(dot::name)
             << "; q4_K quantize: " << std::string(quant_k::name));
 }
+
+#if defined(LOWBIT_HAS_X86_BACKENDS)
+namespace {
+template <class P>
+struct kq : lowbit::formats::kquant_format<P> {
+    using policy = P;
+};
+
+template <class P>
+void check_both_widths(lowbit::type_id t) {
+    using K = kq<P>;
+    using block = typename P::block;
+    const std::int64_t n = 1280; // five super-blocks
+    std::mt19937 rng(static_cast<std::uint32_t>(t));
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> x(static_cast<std::size_t>(n)), a(static_cast<std::size_t>(n));
+    for (auto& v : x) v = g(rng);
+    for (auto& v : a) v = g(rng);
+    const auto q = quantize(t, x, 1);
+    const auto qa = quantize(lowbit::type_id::q8_K, a, 1);
+    const auto [e, mag] = exact_dot(dequantize(t, q, n), dequantize(lowbit::type_id::q8_K, qa, n));
+    const auto* xb = reinterpret_cast<const block*>(q.data());
+    const auto* yb = reinterpret_cast<const lowbit::formats::block_q8_K*>(qa.data());
+    float narrow = 0;
+    lowbit::x86::kquant_dot_rows_vnni256<K, 1>(std::array<const block*, 1>{xb}, yb, &narrow, n);
+    const float wide = lowbit::x86::kquant_dot_vnni512<K>(xb, yb, n);
+    CHECK(std::fabs(narrow - e) <= 2e-5 * mag + 1e-6);
+    CHECK(std::fabs(wide - e) <= 2e-5 * mag + 1e-6);
+}
+} // namespace
+
+TEST_CASE("q4_K and q5_K dot in both vector widths, whichever the CPU's vendor picks") {
+    // the runtime table takes one of them by vendor (wide_kquant_dots); each must be right
+    if (!lowbit::cpu().avx512vnni || !lowbit::cpu().avx512bw || !lowbit::cpu().avx512vl || !lowbit::cpu().avx512dq) {
+        MESSAGE("skipped: no AVX-512 VNNI on this CPU");
+        return;
+    }
+    check_both_widths<lowbit::formats::q4_K_policy>(lowbit::type_id::q4_K);
+    check_both_widths<lowbit::formats::q5_K_policy>(lowbit::type_id::q5_K);
+}
+#endif

@@ -64,6 +64,7 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 bool quantize_legacy_block_avx2(const float
         if (min == 0.0f || max == 0.0f) return false; // which zero the scalar scan keeps matters
         const float d = (max - min) / static_cast<float>(top);
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        if (formats::impl::scale_overflows(id)) return false;
         b.d = to_f16(d);
         b.m = to_f16(min);
         const __m256 vmin = _mm256_set1_ps(min), vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
@@ -84,6 +85,7 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 bool quantize_legacy_block_avx2(const float
         }
         const float d = max / static_cast<float>(-F::offset);
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        if (formats::impl::scale_overflows(id)) return false;
         b.d = to_f16(d);
         const __m256 vid = _mm256_set1_ps(id), bias = _mm256_set1_ps(static_cast<float>(F::offset) + 0.5f);
         for (int k = 0; k < 4; ++k)
@@ -110,6 +112,11 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float quantize_int8_block_avx2(const float*
     const float amax = hmax(_mm256_max_ps(_mm256_max_ps(abs_ps(v[0]), abs_ps(v[1])), _mm256_max_ps(abs_ps(v[2]), abs_ps(v[3]))));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    if (formats::impl::scale_overflows(id)) { // every code 0, as the scalar path writes
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), _mm256_setzero_si256());
+        if (sum) *sum = 0;
+        return d;
+    }
     const __m256 vid = _mm256_set1_ps(id);
     __m256i c[4];
     for (int k = 0; k < 4; ++k) c[k] = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v[k], vid)));

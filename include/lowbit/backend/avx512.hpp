@@ -191,6 +191,10 @@ struct kernels<F, backend::avx512> {
             const float amax = x86::hmax(m);
             const float d = amax / 127.0f;
             const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            if (formats::impl::scale_overflows(id)) { // every code 0, as the scalar path writes
+                F::quantize_row(x + 32 * i, y + i, 32, nullptr);
+                continue;
+            }
             const __m512 vid = _mm512_set1_ps(id);
             const __m512i qa = _mm512_maskz_cvtps_epi32(x86::all16, x86::round_half_away(_mm512_mul_ps(a, vid)));
             const __m512i qb = _mm512_maskz_cvtps_epi32(x86::all16, x86::round_half_away(_mm512_mul_ps(b, vid)));

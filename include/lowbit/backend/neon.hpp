@@ -107,6 +107,12 @@ LOWBIT_NEON_INLINE float quantize_int8_block(const float* x, std::int8_t* qs, in
     }
     const float d = vmaxvq_f32(m) / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    if (formats::impl::scale_overflows(id)) { // every code 0, as the scalar path writes
+        vst1q_s8(qs, vdupq_n_s8(0));
+        vst1q_s8(qs + 16, vdupq_n_s8(0));
+        if (sum) *sum = 0;
+        return d;
+    }
     int32x4_t s = vdupq_n_s32(0);
     int16x8_t h[4];
     for (int k = 0; k < 4; ++k) {
@@ -178,6 +184,7 @@ private:
             if (min == 0.0f || max == 0.0f) return F::quantize_row(x, &b, 32, nullptr); // which zero the scalar scan keeps matters
             const float d = (max - min) / static_cast<float>(top);
             const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            if (formats::impl::scale_overflows(id)) return F::quantize_row(x, &b, 32, nullptr);
             b.d = to_f16(d);
             b.m = to_f16(min);
             for (int k = 0; k < 8; ++k) {
@@ -198,6 +205,7 @@ private:
                     }
             const float d = max / static_cast<float>(-F::offset);
             const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            if (formats::impl::scale_overflows(id)) return F::quantize_row(x, &b, 32, nullptr);
             b.d = to_f16(d);
             const float bias = static_cast<float>(F::offset) + 0.5f;
             for (int k = 0; k < 8; ++k) {

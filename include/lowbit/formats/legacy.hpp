@@ -35,11 +35,22 @@ static_assert(sizeof(block_q5_1) == 24 && sizeof(block_q8_0) == 34 && sizeof(blo
 
 namespace impl {
 /// Quantizes 32 values to int8 codes with d = amax/127; returns d.
+/// A block whose scale d is below 2^-128 (values of magnitude below about 4e-37, all of them):
+/// 1 / d overflows, and each value times it is infinite or NaN, a conversion to an integer the
+/// C++ standard leaves undefined. The reference's conversion on x86 gives INT_MIN there, whose
+/// low byte it stores, so every code of such a block is 0; lowbit writes 0 on every platform and
+/// under every backend. (The stored f16 scale is 0 anyway.)
+LOWBIT_INLINE bool scale_overflows(float inverse_scale) noexcept { return std::isinf(inverse_scale); }
+
 LOWBIT_INLINE float quantize_int8_block(const float* x, std::int8_t* qs) noexcept {
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    if (scale_overflows(id)) {
+        std::memset(qs, 0, 32);
+        return d;
+    }
     for (int j = 0; j < 32; ++j) qs[j] = static_cast<std::int8_t>(std::round(mul(x[j], id)));
     return d;
 }
@@ -201,6 +212,10 @@ private:
             b.d = to_f16(d);
             b.m = to_f16(min);
             for (int j = 0; j < 32; ++j) {
+                if (impl::scale_overflows(inv_d)) {
+                    q[j] = 0;
+                    continue;
+                }
                 const int v = static_cast<int>(mul(x[j] - min, inv_d) + 0.5f);
                 q[j] = static_cast<std::uint8_t>(v < levels - 1 ? v : levels - 1);
             }
@@ -216,6 +231,10 @@ private:
             const float inv_d = d != 0.0f ? 1.0f / d : 0.0f;
             b.d = to_f16(d);
             for (int j = 0; j < 32; ++j) {
+                if (impl::scale_overflows(inv_d)) {
+                    q[j] = 0;
+                    continue;
+                }
                 // the reference truncates toward zero after adding offset + 0.5 (always >= 0 here)
                 const int v = static_cast<int>(mul(x[j], inv_d) + (static_cast<float>(offset) + 0.5f));
                 q[j] = static_cast<std::uint8_t>(v < levels - 1 ? v : levels - 1);
