@@ -472,6 +472,18 @@ struct kq : lowbit::formats::kquant_format<P> {
     using policy = P;
 };
 
+// (the kernels are compiled for their instruction sets: so are their callers)
+template <class K, class B>
+LOWBIT_TARGET_AVX512VNNI __attribute__((noinline)) float dot_256(const B* x, const lowbit::formats::block_q8_K* y, std::int64_t n) {
+    float out = 0;
+    lowbit::x86::kquant_dot_rows_vnni256<K, 1>(std::array<const B*, 1>{x}, y, &out, n);
+    return out;
+}
+template <class K, class B>
+LOWBIT_TARGET_AVX512VNNI __attribute__((noinline)) float dot_512(const B* x, const lowbit::formats::block_q8_K* y, std::int64_t n) {
+    return lowbit::x86::kquant_dot_vnni512<K>(x, y, n);
+}
+
 template <class P>
 void check_both_widths(lowbit::type_id t) {
     using K = kq<P>;
@@ -487,9 +499,8 @@ void check_both_widths(lowbit::type_id t) {
     const auto [e, mag] = exact_dot(dequantize(t, q, n), dequantize(lowbit::type_id::q8_K, qa, n));
     const auto* xb = reinterpret_cast<const block*>(q.data());
     const auto* yb = reinterpret_cast<const lowbit::formats::block_q8_K*>(qa.data());
-    float narrow = 0;
-    lowbit::x86::kquant_dot_rows_vnni256<K, 1>(std::array<const block*, 1>{xb}, yb, &narrow, n);
-    const float wide = lowbit::x86::kquant_dot_vnni512<K>(xb, yb, n);
+    const float narrow = dot_256<K>(xb, yb, n);
+    const float wide = dot_512<K>(xb, yb, n);
     CHECK(std::fabs(narrow - e) <= 2e-5 * mag + 1e-6);
     CHECK(std::fabs(wide - e) <= 2e-5 * mag + 1e-6);
 }

@@ -64,6 +64,41 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 eight_vectors pair_sums(const __m512 (&ac
     return s;
 }
 
+/// The multi-row dot of the float formats: eight rows against one partner row, W values per
+/// vector, two chains per row; load(p) gives W values as the multiply-add madd(acc, a, b) takes
+/// them, value(v) one value as a double for the tail. Written once as a macro and instantiated
+/// per target, as LOWBIT_DEFINE_LEGACY_DOT is (the bf16 kernel needs AVX512-BF16 in the driver).
+#define LOWBIT_DEFINE_FLOAT_DOT_ROWS(NAME, TARGET)                                                                                     \
+    template <int W, class T, class Load, class Madd, class Value>                                                                  \
+    LOWBIT_X86_INLINE TARGET void NAME(const T* x, std::size_t stride, const T* y, float* out, std::int64_t rows, std::int64_t n,  \
+                                       Load load, Madd madd, Value value) noexcept {                                               \
+        for (std::int64_t r0 = 0; r0 < rows; r0 += 8) {                                                                             \
+            const auto row = row_group<8>(x, stride, r0, rows);                                                                     \
+            __m512 acc[8][2];                                                                                                       \
+            for (auto& a : acc) a[0] = a[1] = _mm512_setzero_ps();                                                                  \
+            std::int64_t i = 0;                                                                                                     \
+            for (; i + 2 * W <= n; i += 2 * W)                                                                                      \
+                for (int h = 0; h < 2; ++h) {                                                                                       \
+                    const auto yv = load(y + i + W * h);                                                                            \
+                    for (int k = 0; k < 8; ++k) acc[k][h] = madd(acc[k][h], load(row[k] + i + W * h), yv);                         \
+                }                                                                                                                   \
+            for (; i + W <= n; i += W) {                                                                                            \
+                const auto yv = load(y + i);                                                                                        \
+                for (int k = 0; k < 8; ++k) acc[k][0] = madd(acc[k][0], load(row[k] + i), yv);                                     \
+            }                                                                                                                       \
+            alignas(64) double totals[8];                                                                                           \
+            _mm512_store_pd(totals, sum_lanes8(pair_sums(acc)));                                                                    \
+            for (int k = 0; k < 8 && r0 + k < rows; ++k) {                                                                          \
+                double total = totals[k];                                                                                           \
+                for (std::int64_t j = i; j < n; ++j) total += value(row[k][j]) * value(y[j]);                                       \
+                out[r0 + k] = static_cast<float>(total);                                                                            \
+            }                                                                                                                       \
+        }                                                                                                                           \
+    }
+
+LOWBIT_DEFINE_FLOAT_DOT_ROWS(float_dot_rows_avx512, LOWBIT_TARGET_AVX512)
+LOWBIT_DEFINE_FLOAT_DOT_ROWS(float_dot_rows_avx512bf16, LOWBIT_TARGET_AVX512BF16)
+
 template <bool Stream>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 void store16(float* y, __m512 v) noexcept {
     if constexpr (Stream) _mm512_stream_ps(y, v);
@@ -281,28 +316,12 @@ struct kernels<formats::f16, backend::avx512> {
     /// per 16 values of a one-row dot) done once for all eight.
     LOWBIT_TARGET_AVX512 static void dot_rows(const f16* x, std::size_t stride, const f16* y, float* out, std::int64_t rows,
                                               std::int64_t n) noexcept {
-        for (std::int64_t r0 = 0; r0 < rows; r0 += 8) {
-            const auto row = x86::row_group<8>(x, stride, r0, rows);
-            __m512 acc[8][2];
-            for (auto& a : acc) a[0] = a[1] = _mm512_setzero_ps();
-            std::int64_t i = 0;
-            for (; i + 32 <= n; i += 32)
-                for (int h = 0; h < 2; ++h) {
-                    const __m512 yv = load(y + i + 16 * h);
-                    for (int k = 0; k < 8; ++k) acc[k][h] = _mm512_fmadd_ps(load(row[k] + i + 16 * h), yv, acc[k][h]);
-                }
-            for (; i + 16 <= n; i += 16) {
-                const __m512 yv = load(y + i);
-                for (int k = 0; k < 8; ++k) acc[k][0] = _mm512_fmadd_ps(load(row[k] + i), yv, acc[k][0]);
-            }
-            alignas(64) double totals[8];
-            _mm512_store_pd(totals, x86::sum_lanes8(x86::pair_sums(acc)));
-            for (int k = 0; k < 8 && r0 + k < rows; ++k) {
-                double total = totals[k];
-                for (std::int64_t j = i; j < n; ++j) total += static_cast<double>(x86::half_to_float(row[k][j])) * static_cast<double>(x86::half_to_float(y[j]));
-                out[r0 + k] = static_cast<float>(total);
-            }
-        }
+        // (the lambdas capture, so that they have no conversion to a function pointer, which GCC
+        // would compile without the target and warn of its vector ABI)
+        x86::float_dot_rows_avx512<16>(
+            x, stride, y, out, rows, n, [&](const f16* p) LOWBIT_TARGET_AVX512 LOWBIT_LAMBDA_INLINE { return load(p); },
+            [&](__m512 acc, __m512 a, __m512 b) LOWBIT_TARGET_AVX512 LOWBIT_LAMBDA_INLINE { return _mm512_fmadd_ps(a, b, acc); },
+            [&](f16 v) LOWBIT_TARGET_AVX512 LOWBIT_LAMBDA_INLINE { return static_cast<double>(x86::half_to_float(v)); });
     }
     LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, f16* y, std::int64_t n, const float*) noexcept {
         std::int64_t i = 0;
@@ -550,31 +569,13 @@ struct kernels<formats::bf16, backend::avx512bf16> {
     }
     /// Eight rows against one partner row: each 64-byte load of the partner serves eight
     /// vdpbf16ps, so a row's 32 values cost one load and one vdpbf16ps instead of two loads
-    /// (a one-row dot is bound by its loads); two chains per row.
+    /// (a one-row dot is bound by its loads).
     LOWBIT_TARGET_AVX512BF16 static void dot_rows(const bf16* x, std::size_t stride, const bf16* y, float* out, std::int64_t rows,
                                                   std::int64_t n) noexcept {
-        for (std::int64_t r0 = 0; r0 < rows; r0 += 8) {
-            const auto row = x86::row_group<8>(x, stride, r0, rows);
-            __m512 acc[8][2];
-            for (auto& a : acc) a[0] = a[1] = _mm512_setzero_ps();
-            std::int64_t i = 0;
-            for (; i + 64 <= n; i += 64)
-                for (int h = 0; h < 2; ++h) {
-                    const __m512bh yv = load(y + i + 32 * h);
-                    for (int k = 0; k < 8; ++k) acc[k][h] = _mm512_dpbf16_ps(acc[k][h], load(row[k] + i + 32 * h), yv);
-                }
-            for (; i + 32 <= n; i += 32) {
-                const __m512bh yv = load(y + i);
-                for (int k = 0; k < 8; ++k) acc[k][0] = _mm512_dpbf16_ps(acc[k][0], load(row[k] + i), yv);
-            }
-            alignas(64) double totals[8];
-            _mm512_store_pd(totals, x86::sum_lanes8(x86::pair_sums(acc)));
-            for (int k = 0; k < 8 && r0 + k < rows; ++k) {
-                double total = totals[k];
-                for (std::int64_t j = i; j < n; ++j) total += static_cast<double>(to_f32(row[k][j])) * static_cast<double>(to_f32(y[j]));
-                out[r0 + k] = static_cast<float>(total);
-            }
-        }
+        x86::float_dot_rows_avx512bf16<32>(
+            x, stride, y, out, rows, n, [&](const bf16* p) LOWBIT_TARGET_AVX512BF16 LOWBIT_LAMBDA_INLINE { return load(p); },
+            [&](__m512 acc, __m512bh a, __m512bh b) LOWBIT_TARGET_AVX512BF16 LOWBIT_LAMBDA_INLINE { return _mm512_dpbf16_ps(acc, a, b); },
+            [&](bf16 v) LOWBIT_TARGET_AVX512BF16 LOWBIT_LAMBDA_INLINE { return static_cast<double>(to_f32(v)); });
     }
 };
 

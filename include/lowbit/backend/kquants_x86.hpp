@@ -287,7 +287,8 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
             const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
             x86::scales_ahead<K> ahead(x, n / 256);
             for (std::int64_t i = 0; i < n / 256; ++i) {
-                const auto& [dl, ml] = ahead.next(i);
+                const auto& sub_scales = ahead.next(i); // (no structured binding: clang 14 cannot capture one)
+                const float *dl = sub_scales.dl, *ml = sub_scales.ml;
                 float* out = y + 256 * i;
                 // a row of code bytes is widened once for the sub-blocks that share it (the stores
                 // to y might alias the block: the compiler would widen it again for each)
@@ -324,7 +325,8 @@ struct kernels<formats::kquant_format<P>, backend::avx512> {
         }
         x86::scales_ahead<K> ahead(x, n / 256);
         for (std::int64_t i = 0; i < n / 256; ++i) {
-            const auto& [dl, ml] = ahead.next(i);
+            const auto& sub_scales = ahead.next(i);
+            const float *dl = sub_scales.dl, *ml = sub_scales.ml;
             float* out = y + 256 * i;
             for (int c = 0; c < 8; ++c) {
                 __m256i q = x86::kquant_codes<K>(x[i], c);
