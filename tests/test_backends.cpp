@@ -181,6 +181,20 @@ TEST_CASE("every backend quantizes and dequantizes exactly like the scalar path"
     }
 }
 
+namespace {
+/// x quantized by the scalar path; every other backend must write the same bytes.
+std::vector<unsigned char> quantize_alike_in_every_backend(lowbit::type_id t, const std::vector<float>& x, std::int64_t nrows) {
+    lowbit::set_backend("scalar");
+    auto q_ref = quantize(t, x, nrows);
+    for (const auto& b : lowbit::available_backends()) {
+        CAPTURE(b);
+        lowbit::set_backend(b);
+        CHECK(first_byte_difference(quantize(t, x, nrows), q_ref) == -1);
+    }
+    return q_ref;
+}
+} // namespace
+
 TEST_CASE("every backend quantizes rows without extreme values exactly like the scalar path") {
     // the searches' fast paths (q3_K's step that proves no code moves without a division) run
     // only on such batches; rows at three scales, the corners of tricky_row but the huge values
@@ -193,13 +207,7 @@ TEST_CASE("every backend quantizes rows without extreme values exactly like the 
             CAPTURE(scale);
             auto x = tricky_row(nrows * n_per_row, 19u + static_cast<std::uint32_t>(t), false);
             for (auto& v : x) v *= scale;
-            lowbit::set_backend("scalar");
-            const auto q_ref = quantize(t, x, nrows);
-            for (const auto& b : lowbit::available_backends()) {
-                CAPTURE(b);
-                lowbit::set_backend(b);
-                CHECK(first_byte_difference(quantize(t, x, nrows), q_ref) == -1);
-            }
+            quantize_alike_in_every_backend(t, x, nrows);
         }
     }
 }
@@ -213,18 +221,13 @@ TEST_CASE("blocks whose inverse scale overflows get code 0 under every backend")
     for (const auto t : {lowbit::type_id::q8_0, lowbit::type_id::q8_1, lowbit::type_id::q4_0, lowbit::type_id::q4_1, lowbit::type_id::q5_0,
                          lowbit::type_id::q5_1}) {
         CAPTURE(lowbit::type_name(t));
+        const auto q_ref = quantize_alike_in_every_backend(t, x, 1);
         lowbit::set_backend("scalar");
-        const auto q_ref = quantize(t, x, 1);
         for (const auto v : dequantize(t, q_ref, 64)) CHECK(v == 0.0f); // d is 0 in f16, and no code is garbage
         const std::size_t code_bytes = t == lowbit::type_id::q8_0 || t == lowbit::type_id::q8_1 ? 32 : 16;
         const std::size_t head = lowbit::row_bytes(t, 32) - code_bytes; // scales (and qh) ahead of the codes
         for (std::size_t b = 0; b < 2; ++b)
             for (std::size_t j = 0; j < code_bytes; ++j) CHECK(q_ref[b * lowbit::row_bytes(t, 32) + head + j] == 0);
-        for (const auto& b : lowbit::available_backends()) {
-            CAPTURE(b);
-            lowbit::set_backend(b);
-            CHECK(first_byte_difference(quantize(t, x, 1), q_ref) == -1);
-        }
     }
 }
 

@@ -34,7 +34,6 @@ static_assert(sizeof(block_q5_1) == 24 && sizeof(block_q8_0) == 34 && sizeof(blo
 // The 8-bit partners: symmetric, scale amax/127, codes rounded half away from zero.
 
 namespace impl {
-/// Quantizes 32 values to int8 codes with d = amax/127; returns d.
 /// A block whose scale d is below 2^-128 (values of magnitude below about 4e-37, all of them):
 /// 1 / d overflows, and each value times it is infinite or NaN, a conversion to an integer the
 /// C++ standard leaves undefined. The reference's conversion on x86 gives INT_MIN there, whose
@@ -42,6 +41,7 @@ namespace impl {
 /// under every backend. (The stored f16 scale is 0 anyway.)
 LOWBIT_INLINE bool scale_overflows(float inverse_scale) noexcept { return std::isinf(inverse_scale); }
 
+/// Quantizes 32 values to int8 codes with d = amax/127; returns d.
 LOWBIT_INLINE float quantize_int8_block(const float* x, std::int8_t* qs) noexcept {
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
@@ -200,7 +200,7 @@ struct legacy_format {
 
 private:
     static void quantize_block_plain(const float* x, block& b) noexcept {
-        std::uint8_t q[32];
+        std::uint8_t q[32] = {}; // every code 0 where 1 / d overflows (impl::scale_overflows)
         if constexpr (Affine) {
             float min = x[0], max = x[0];
             for (int j = 1; j < 32; ++j) {
@@ -211,11 +211,7 @@ private:
             const float inv_d = d != 0.0f ? 1.0f / d : 0.0f;
             b.d = to_f16(d);
             b.m = to_f16(min);
-            for (int j = 0; j < 32; ++j) {
-                if (impl::scale_overflows(inv_d)) {
-                    q[j] = 0;
-                    continue;
-                }
+            for (int j = 0; j < 32 && !impl::scale_overflows(inv_d); ++j) {
                 const int v = static_cast<int>(mul(x[j] - min, inv_d) + 0.5f);
                 q[j] = static_cast<std::uint8_t>(v < levels - 1 ? v : levels - 1);
             }
@@ -230,11 +226,7 @@ private:
             const float d = max / static_cast<float>(-offset);
             const float inv_d = d != 0.0f ? 1.0f / d : 0.0f;
             b.d = to_f16(d);
-            for (int j = 0; j < 32; ++j) {
-                if (impl::scale_overflows(inv_d)) {
-                    q[j] = 0;
-                    continue;
-                }
+            for (int j = 0; j < 32 && !impl::scale_overflows(inv_d); ++j) {
                 // the reference truncates toward zero after adding offset + 0.5 (always >= 0 here)
                 const int v = static_cast<int>(mul(x[j], inv_d) + (static_cast<float>(offset) + 0.5f));
                 q[j] = static_cast<std::uint8_t>(v < levels - 1 ? v : levels - 1);
