@@ -352,7 +352,7 @@ TEST_CASE("every backend's dot agrees with the exact dot of the dequantized rows
             continue;
         }
         const auto partner = lowbit::dot_partner(t);
-        for (const std::int64_t n : {std::int64_t{256}, std::int64_t{4096} + 256, std::int64_t{4096} + 96}) {
+        for (const std::int64_t n : {std::int64_t{256}, std::int64_t{4096} + 256, std::int64_t{4096} + 96, std::int64_t{4096} + 352}) {
             CAPTURE(lowbit::type_name(t));
             CAPTURE(n);
             if (n % block_of(t) != 0 || n % block_of(partner) != 0) continue;

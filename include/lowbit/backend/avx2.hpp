@@ -137,36 +137,32 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i dot_u8_avx2(__m256i x, __m256i y) n
 
 /// The dot driver of the 32-value block formats: scales converted eight blocks at a time, the
 /// per-block int32 sums (Kernels::block_sums) scaled and summed in two chains. Formats with a min term
-/// (q4_1, q5_1 against q8_1) add m_x * s_y per block.
-/// Written once as a macro and instantiated per target: clang refuses to inline a kernel's
-/// block_sums (AVX-512 VNNI) into a driver compiled for a smaller feature set.
-#define LOWBIT_DEFINE_LEGACY_DOT(NAME, TARGET) \
-template <class Kernels, class XB, class YB>                                                                                                   \
-LOWBIT_X86_INLINE TARGET float NAME(const XB* x, const YB* y, std::int64_t n) noexcept {                                                       \
-    constexpr bool with_min = requires(const XB& b) { b.m; };                                                                                  \
-    const std::int64_t nb = n / 32;                                                                                                            \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), mins = _mm256_setzero_ps();                                                 \
-    std::int64_t i = 0;                                                                                                                        \
-    for (; i + 8 <= nb; i += 8) {                                                                                                              \
-        alignas(32) float d[8];                                                                                                                \
-        __m256 dy, sy; /* d and s of the partner: s only with mins */                                                                      \
-        leading_halves8<with_min>(y + i, dy, sy);                                                                                          \
-        scale_products8<with_min>(x + i, dy, sy, d, mins);                                                                                 \
-        for (int k = 0; k < 8; k += 2) {                                                                                                       \
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k], y[i + k])), _mm256_broadcast_ss(d + k), acc0);             \
-            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k + 1], y[i + k + 1])), _mm256_broadcast_ss(d + k + 1), acc1); \
-        }                                                                                                                                      \
-    }                                                                                                                                          \
-    float tail_mins = 0.0f;                                                                                                                    \
-    for (; i < nb; ++i) {                                                                                                                      \
-        const __m256 d = _mm256_set1_ps(half_to_float(x[i].d) * half_to_float(y[i].d));                                                        \
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i], y[i])), d, acc0);                                                  \
-        if constexpr (with_min) tail_mins += half_to_float(x[i].m) * half_to_float(y[i].s);                                                    \
-    }                                                                                                                                          \
-    return hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), mins)) + tail_mins;                                                                   \
+/// (q4_1, q5_1 against q8_1) add m_x * s_y per block. (The VNNI backend has its own driver,
+/// x86::legacy_dot_pairs, two blocks per 512-bit vector.)
+template <class Kernels, class XB, class YB>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float legacy_dot(const XB* x, const YB* y, std::int64_t n) noexcept {
+    constexpr bool with_min = requires(const XB& b) { b.m; };
+    const std::int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
+    std::int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        alignas(32) float d[8];
+        __m256 dy, sy; // d and s of the partner: s only with mins
+        leading_halves8<with_min>(y + i, dy, sy);
+        scale_products8<with_min>(x + i, dy, sy, d, mins);
+        for (int k = 0; k < 8; k += 2) {
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k], y[i + k])), _mm256_broadcast_ss(d + k), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k + 1], y[i + k + 1])), _mm256_broadcast_ss(d + k + 1), acc1);
+        }
+    }
+    float tail_mins = 0.0f;
+    for (; i < nb; ++i) {
+        const __m256 d = _mm256_set1_ps(half_to_float(x[i].d) * half_to_float(y[i].d));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i], y[i])), d, acc0);
+        if constexpr (with_min) tail_mins += half_to_float(x[i].m) * half_to_float(y[i].s);
+    }
+    return hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), mins)) + tail_mins;
 }
-
-LOWBIT_DEFINE_LEGACY_DOT(legacy_dot, LOWBIT_TARGET_AVX2)
 
 } // namespace lowbit::x86
 

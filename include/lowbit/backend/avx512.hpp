@@ -371,7 +371,6 @@ struct kernels<formats::bf16, backend::avx512> {
 // VNNI dots: vpdpbusd multiplies unsigned by signed bytes and sums each four into int32.
 
 namespace x86 {
-LOWBIT_DEFINE_LEGACY_DOT(legacy_dot_vnni, LOWBIT_TARGET_AVX512VNNI)
 
 /// Eight int32 sums of (x - offset) * y for unsigned codes x: sum x*y, minus offset * sum y.
 template <int Offset>
@@ -441,6 +440,151 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void legacy_dot_rows_vnni(const std::
     }
 }
 
+/// The f16 field at byte `Offset` of eight consecutive blocks as floats, in the order of
+/// block_sums8's sums (blocks 0, 2, 4, 6, 1, 3, 5, 7). The words are put together in
+/// general-purpose registers: inserting them into a vector (or gathering them, or permuting them
+/// out of vector loads) cost the one-row dots a third of their time on Zen 5, whose vector pipes
+/// those dots keep busy while the integer ones idle.
+template <std::size_t Offset, class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m128i words8_by_pairs(const B* b) noexcept {
+    const auto word = [b](int k) {
+        std::uint16_t w;
+        std::memcpy(&w, reinterpret_cast<const unsigned char*>(b + k) + Offset, 2);
+        return std::uint64_t{w};
+    };
+    const std::uint64_t even = word(0) | word(2) << 16 | word(4) << 32 | word(6) << 48;
+    const std::uint64_t odd = word(1) | word(3) << 16 | word(5) << 32 | word(7) << 48;
+    return _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<long long>(even)), static_cast<long long>(odd), 1);
+}
+template <std::size_t Offset, class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256 halves8_by_pairs(const B* b) noexcept {
+    return _mm256_cvtph_ps(words8_by_pairs<Offset>(b));
+}
+/// The same for sixteen blocks: blocks 0-7 in the low half, 8-15 in the high half.
+template <std::size_t Offset, class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 halves16_by_pairs(const B* b) noexcept {
+    return _mm512_maskz_cvtph_ps(all16, _mm256_set_m128i(words8_by_pairs<Offset>(b + 8), words8_by_pairs<Offset>(b)));
+}
+
+/// The first four bytes of eight consecutive blocks (d and m of q4_1 / q5_1, d and s of q8_1) as
+/// eight dwords in the order of halves8_by_pairs, put together as it does.
+template <class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i heads8_by_pairs(const B* b) noexcept {
+    const auto pair = [b](int k) { // blocks k and k + 2
+        std::uint32_t lo, hi;
+        std::memcpy(&lo, b + k, 4);
+        std::memcpy(&hi, b + k + 2, 4);
+        return static_cast<long long>(std::uint64_t{lo} | std::uint64_t{hi} << 32);
+    };
+    return _mm256_set_m128i(_mm_insert_epi64(_mm_cvtsi64_si128(pair(1)), pair(5), 1), _mm_insert_epi64(_mm_cvtsi64_si128(pair(0)), pair(4), 1));
+}
+
+/// The 32 bytes at a and at b as one vector (two blocks' codes).
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512i load_pair(const void* a, const void* b) noexcept {
+    return _mm512_maskz_inserti64x4(0xFF, _mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(a))),
+                              _mm256_loadu_si256(static_cast<const __m256i*>(b)), 1);
+}
+
+/// Eight blocks' sums from four vectors of two blocks' int32 lane sums (blocks 2k and 2k + 1 in
+/// the low and high halves of pairs[k]): one int32 sum per block, in the order 0, 2, 4, 6, 1, 3,
+/// 5, 7 (a transposing tree of in-lane unpacks and adds, then one 128-bit shuffle).
+/// block_sums8 but its last step: 128-bit lanes 0 and 1 hold halves of the sums of blocks 0, 2,
+/// 4, 6, lanes 2 and 3 halves of those of blocks 1, 3, 5, 7.
+template <class PairSums>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m512i half_sums8(PairSums& pair_sums, int first) noexcept {
+    const __m512i p01 = pair_sums(first), p23 = pair_sums(first + 2), p45 = pair_sums(first + 4), p67 = pair_sums(first + 6);
+    // in each 128-bit lane: the four partial sums of p01's and p23's blocks
+    const __m512i a = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(all16, p01, p23), _mm512_maskz_unpackhi_epi32(all16, p01, p23));
+    const __m512i b = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(all16, p45, p67), _mm512_maskz_unpackhi_epi32(all16, p45, p67));
+    return _mm512_add_epi32(_mm512_maskz_unpacklo_epi64(0xFF, a, b), _mm512_maskz_unpackhi_epi64(0xFF, a, b));
+}
+template <class PairSums>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m256i block_sums8(PairSums&& pair_sums) noexcept {
+    const __m512i c = half_sums8(pair_sums, 0);
+    const __m512i halves = _mm512_maskz_shuffle_i32x4(all16, c, c, _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xF, halves, 0), _mm512_maskz_extracti64x4_epi64(0xF, halves, 1));
+}
+/// Sixteen blocks' sums (pair_sums(k) for k = 0, 2, .., 14): blocks 0-7 in the low half, in
+/// block_sums8's order, 8-15 in the high half.
+template <class PairSums>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI __m512i block_sums16(PairSums&& pair_sums) noexcept {
+    const __m512i c0 = half_sums8(pair_sums, 0), c1 = half_sums8(pair_sums, 8);
+    return _mm512_add_epi32(_mm512_maskz_shuffle_i32x4(all16, c0, c1, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_maskz_shuffle_i32x4(all16, c0, c1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/// The one-row dot of a 32-value block format with its partner, two blocks per 512-bit vector:
+/// Kernels::pair_sums(x, y) gives the int32 lane sums of blocks x[0], x[1] (low and high half),
+/// and eight blocks' sums are reduced to one vector before the conversion to float and the
+/// multiply-add with the eight scale products (one each per eight blocks, instead of per block
+/// as in legacy_dot). The mins' term of q4_1 / q5_1 is m_x * s_y per block.
+template <class Kernels, class XB, class YB>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float legacy_dot_pairs(const XB* x, const YB* y, std::int64_t n) noexcept {
+    constexpr bool with_min = requires(const XB& b) { b.m; };
+    const std::int64_t nb = n / 32;
+    if constexpr (with_min) static_assert(offsetof(XB, m) == 2 && offsetof(YB, s) == 2);
+    __m512 acc16 = _mm512_setzero_ps(), min_terms = _mm512_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
+    std::int64_t i = 0;
+    // Scale products d_x * d_y in the order of the block sums; with mins, the blocks' two leading
+    // f16 as floats give d_x * d_y and m_x * s_y in alternate lanes (the even lanes of min_terms
+    // are dropped at the end).
+    [[maybe_unused]] const auto head_products = [&](std::int64_t k) LOWBIT_TARGET_AVX512 LOWBIT_LAMBDA_INLINE {
+        const __m512 products = _mm512_mul_ps(_mm512_maskz_cvtph_ps(all16, heads8_by_pairs(x + k)), _mm512_maskz_cvtph_ps(all16, heads8_by_pairs(y + k)));
+        min_terms = _mm512_add_ps(min_terms, products);
+        return products;
+    };
+    const auto even_lanes = [&](__m512 v) LOWBIT_TARGET_AVX512 LOWBIT_LAMBDA_INLINE {
+        return _mm256_castsi256_ps(_mm512_maskz_cvtepi64_epi32(0xFF, _mm512_castps_si512(v)));
+    };
+    for (; i + 16 <= nb; i += 16) {
+        __m512 d;
+        if constexpr (with_min) {
+            const __m512 p0 = head_products(i), p1 = head_products(i + 8);
+            d = _mm512_permutex2var_ps(p0, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), p1);
+        } else {
+            d = _mm512_mul_ps(halves16_by_pairs<offsetof(XB, d)>(x + i), halves16_by_pairs<offsetof(YB, d)>(y + i));
+        }
+        const __m512i sums = block_sums16([&](int k) LOWBIT_TARGET_AVX512VNNI LOWBIT_LAMBDA_INLINE { return Kernels::pair_sums(x + i + k, y + i + k); });
+        acc16 = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(all16, sums), d, acc16);
+    }
+    for (; i + 8 <= nb; i += 8) {
+        __m256 d;
+        if constexpr (with_min) d = even_lanes(head_products(i));
+        else d = _mm256_mul_ps(halves8_by_pairs<offsetof(XB, d)>(x + i), halves8_by_pairs<offsetof(YB, d)>(y + i));
+        const __m256i sums = block_sums8([&](int k) LOWBIT_TARGET_AVX512VNNI LOWBIT_LAMBDA_INLINE { return Kernels::pair_sums(x + i + k, y + i + k); });
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), d, acc);
+    }
+    const __m512 odd = _mm512_maskz_mov_ps(0xAAAA, min_terms); // (zero without mins)
+    acc16 = _mm512_add_ps(acc16, odd);
+    acc = _mm256_add_ps(acc, _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, acc16, 0), _mm512_maskz_extractf32x8_ps(0xFF, acc16, 1)));
+    float tail_mins = 0.0f;
+    for (; i < nb; ++i) {
+        const __m256 d = _mm256_set1_ps(half_to_float(x[i].d) * half_to_float(y[i].d));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i], y[i])), d, acc);
+        if constexpr (with_min) tail_mins += half_to_float(x[i].m) * half_to_float(y[i].s);
+    }
+    return hsum(acc) + tail_mins;
+}
+
+/// The codes of blocks b[0] and b[1] as unsigned bytes, b[0]'s in the low half.
+template <int Bits, class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512i legacy_pair_codes(const B* b) noexcept {
+    // 128-bit lanes: b[0].qs twice, b[1].qs twice; the second copy of each shifted to its high nibbles
+    const __m512i qs = _mm512_mask_broadcast_i32x4(_mm512_maskz_broadcast_i32x4(all16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs))),
+                                                   0xFF00, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs)));
+    __m512i codes = _mm512_and_si512(_mm512_mask_srli_epi16(qs, 0xFF00FF00u, qs, 4), _mm512_set1_epi8(0x0F));
+    if constexpr (Bits == 5) { // the fifth bits as a byte mask: one masked add of 16
+        // (loaded straight into mask registers: put together in general-purpose registers they
+        // added to the integer work that bounds this dot)
+        std::uint32_t h0, h1;
+        std::memcpy(&h0, b[0].qh, 4);
+        std::memcpy(&h1, b[1].qh, 4);
+        const __mmask64 high = _mm512_kunpackd(_cvtu32_mask32(h1), _cvtu32_mask32(h0));
+        codes = _mm512_mask_add_epi8(codes, high, codes, _mm512_set1_epi8(0x10));
+    }
+    return codes;
+}
+
 /// Rows four at a time (the last one to three as a pass of four, see row_group).
 template <class Kernels, class XB, class YB>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void dot_rows_by4_vnni(const XB* x, std::size_t stride, const YB* y, float* out,
@@ -475,14 +619,16 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512vnni> {
         }
     }
 
+    /// Two blocks' int32 lane sums of (code - offset) * y (x86::legacy_dot_pairs).
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m512i pair_sums(const block* x, const partner_block* y) noexcept {
+        const __m512i qy = x86::load_pair(y[0].qs, y[1].qs);
+        const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x86::legacy_pair_codes<Bits>(x), qy);
+        if constexpr (F::offset == 0) return sums;
+        else return _mm512_sub_epi32(sums, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(F::offset), qy));
+    }
+
     LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const partner_block* y, std::int64_t n) noexcept {
-        if constexpr (Bits == 4) { // the one-row case of the multi-row driver: no shift for the high nibbles
-            float out;
-            x86::legacy_dot_rows_vnni<kernels, 1>(std::array<const block*, 1>{x}, y, &out, n);
-            return out;
-        } else {
-            return x86::legacy_dot_vnni<kernels>(x, y, n);
-        }
+        return x86::legacy_dot_pairs<kernels>(x, y, n);
     }
 
     LOWBIT_TARGET_AVX512VNNI static void dot_rows(const block* x, std::size_t stride, const partner_block* y, float* out,
@@ -503,8 +649,15 @@ struct kernels<F, backend::avx512vnni> {
         return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
     }
 
+    /// Two blocks' int32 lane sums of x * y: |x| the unsigned operand, y negated where x is negative.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m512i pair_sums(const block* x, const block* y) noexcept {
+        const __m512i qx = x86::load_pair(x[0].qs, x[1].qs), qy = x86::load_pair(y[0].qs, y[1].qs);
+        const __m512i signed_y = _mm512_mask_sub_epi8(qy, _mm512_movepi8_mask(qx), _mm512_setzero_si512(), qy);
+        return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(qx), signed_y);
+    }
+
     LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const block* y, std::int64_t n) noexcept {
-        return x86::legacy_dot_vnni<kernels>(x, y, n);
+        return x86::legacy_dot_pairs<kernels>(x, y, n);
     }
 
     // For several rows: x + 128 as the unsigned operand, the 128 * sum(y) it adds taken off once
