@@ -301,7 +301,7 @@ TEST_CASE("every backend's multi-row dot agrees with the exact dot of each row")
     for (const auto t : implemented_types()) {
         if (!lowbit::ops(t).dot) continue;
         const auto partner = lowbit::dot_partner(t);
-        for (const std::int64_t n : {std::int64_t{256}, std::int64_t{2048} + 96, std::int64_t{1029}}) { // 1029: the float formats' tails past 64, 32 and 16 values
+        for (const std::int64_t n : {std::int64_t{256}, std::int64_t{2048} + 96, std::int64_t{2048} + 352, std::int64_t{1029}}) { // 1029: the float formats' tails past 64, 32 and 16 values
             if (n % block_of(t) != 0 || n % block_of(partner) != 0) continue;
             const std::size_t rb = lowbit::row_bytes(t, n);
             for (const std::int64_t nrows : {1, 3, 4, 5, 11}) {
