@@ -1,7 +1,9 @@
 // lowbit bench — dequantize, dot and quantize speed of every type under every backend the CPU
 // supports, as ratios to the scalar path and to memcpy bandwidth measured in the same run.
 //
-//   lowbit_bench [--quick] [--types=q4_0,q4_K,...] [--backends=scalar,avx2,...]
+//   lowbit_bench [--quick] [--types=q4_0,q4_K,...] [--backends=scalar,avx2,...] [--streaming=on|off]
+//
+// --streaming overrides lowbit::streaming_stores() (non-temporal stores for DRAM-sized outputs).
 //
 // Prints one markdown table (docs/performance.md keeps one). Figures:
 //   deq L1     reference cycles per 32 values, dequantizing 4096 values (in L1) again and again
@@ -95,8 +97,9 @@ int main(int argc, char** argv) {
         if (a == "--quick") opt.quick = true;
         else if (a.rfind("--types=", 0) == 0) opt.types = split(a.substr(8));
         else if (a.rfind("--backends=", 0) == 0) opt.backends = split(a.substr(11));
+        else if (a == "--streaming=on" || a == "--streaming=off") lowbit::set_streaming_stores(a == "--streaming=on");
         else {
-            std::fprintf(stderr, "usage: %s [--quick] [--types=a,b] [--backends=a,b]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--quick] [--types=a,b] [--backends=a,b] [--streaming=on|off]\n", argv[0]);
             return 2;
         }
     }
@@ -131,6 +134,7 @@ int main(int argc, char** argv) {
                 "steady_clock nanoseconds",
 #endif
                 hz / 1e9, static_cast<double>(big_out.size() * 4) / (1 << 20), memcpy_gbs);
+    std::printf("DRAM-sized outputs written with %s stores (lowbit::streaming_stores)\n", lowbit::streaming_stores() ? "non-temporal" : "plain");
     std::printf("backends on this CPU:");
     for (const auto b : lowbit::available_backends()) std::printf(" %.*s", static_cast<int>(b.size()), b.data());
     std::printf("\n\n| type | backend | deq L1 cyc/32 | deq L1 GB/s | x | deq DRAM GB/s | %% memcpy | dot cyc/32 | x | dot x8 cyc/32 | x | gemv x8 cyc/32 | x | quant cyc/32 | quant MB/s | x |\n");

@@ -419,12 +419,16 @@ TEST_CASE("the compile-time choice gives the scalar path's bytes") {
     CHECK(first_difference(ya, yb) == -1);
 }
 
-TEST_CASE("dequantizing a large aligned tensor (streamed stores) gives the scalar path's floats") {
+TEST_CASE("dequantizing a large aligned tensor (streamed stores or not) gives the scalar path's floats") {
     backend_guard guard;
+    const bool default_streaming = lowbit::streaming_stores();
     const std::int64_t n = std::int64_t{1} << 21; // 8 MiB of floats: past the streaming threshold
     auto* raw = static_cast<float*>(::operator new(static_cast<std::size_t>(n) * 4, std::align_val_t{64}));
     std::vector<float> ref(static_cast<std::size_t>(n));
-    for (const auto t : implemented_types()) {
+    for (const auto t : implemented_types())
+    for (const bool streaming : {true, false}) {
+        lowbit::set_streaming_stores(streaming);
+        CAPTURE(streaming);
         CAPTURE(lowbit::type_name(t));
         std::vector<unsigned char> q(lowbit::row_bytes(t, n));
         std::mt19937 bytes(5);
@@ -438,6 +442,8 @@ TEST_CASE("dequantizing a large aligned tensor (streamed stores) gives the scala
             CHECK(first_difference_nan_any(std::vector<float>(raw, raw + n), ref) == -1);
         }
     }
+    lowbit::set_streaming_stores(default_streaming);
+    CHECK(lowbit::streaming_stores() == default_streaming);
     ::operator delete(raw, std::align_val_t{64});
 }
 

@@ -240,12 +240,13 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i bit_bytes(std::uint32_t bits) noexc
     return _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
 }
 
-/// Output of at least this many bytes, 64-byte aligned, is written with non-temporal stores: a
-/// tensor that large will not be read back from the caches, and skipping the read-for-ownership
-/// of every destination line is what lets dequantize approach memcpy's bandwidth.
+/// Output of at least this many bytes, 64-byte aligned, is written with non-temporal stores where
+/// lowbit::streaming_stores() says so (cpu.hpp): a tensor that large will not be read back from
+/// the caches, and skipping the read-for-ownership of every destination line is what lets
+/// dequantize approach memcpy's bandwidth on Intel's processors.
 inline constexpr std::int64_t stream_threshold_bytes = std::int64_t{4} << 20;
 inline bool worth_streaming(const float* y, std::int64_t n) noexcept {
-    return n * 4 >= stream_threshold_bytes && (reinterpret_cast<std::uintptr_t>(y) & 63u) == 0;
+    return n * 4 >= stream_threshold_bytes && (reinterpret_cast<std::uintptr_t>(y) & 63u) == 0 && streaming_stores();
 }
 
 template <bool Stream>
