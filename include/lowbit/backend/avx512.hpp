@@ -697,17 +697,17 @@ struct kernels<F, backend::avx512vnni> {
         return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
     }
 
-    /// For x86::legacy_dot_pairs (one row), two blocks' int32 lane sums of x * y: |x| the
-    /// unsigned operand, y negated where x is negative; no offset term.
+    /// For x86::legacy_dot_pairs (one row), two blocks' int32 lane sums of x * y: x + 128 the
+    /// unsigned operand, the 128 * sum(y) that adds taken off by starting from pair_base. (|x| and
+    /// y negated where x is negative, through a mask register, measured 6% slower on Zen 5.)
     template <int R>
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m512i pair_base(__m512i) noexcept {
-        return _mm512_setzero_si512();
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m512i pair_base(__m512i qy) noexcept {
+        return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)), qy));
     }
     template <int R>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m512i pair_sums(const block* x, __m512i qy, __m512i base) noexcept {
         const __m512i qx = x86::load_pair(x[0].qs, x[1].qs);
-        const __m512i signed_y = _mm512_mask_sub_epi8(qy, _mm512_movepi8_mask(qx), _mm512_setzero_si512(), qy);
-        return _mm512_dpbusd_epi32(base, _mm512_abs_epi8(qx), signed_y);
+        return _mm512_dpbusd_epi32(base, _mm512_xor_si512(qx, _mm512_set1_epi8(static_cast<char>(0x80))), qy);
     }
 
     LOWBIT_TARGET_AVX512VNNI static float dot(const block* x, const block* y, std::int64_t n) noexcept {
