@@ -431,11 +431,24 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI float kquant_dot_vnni512(const typena
             const __m256i offsets = _mm256_slli_epi32(_mm256_madd_epi16(bsums, per16<K>(sc8, true)), offset_shift);
             sum = _mm512_sub_epi32(sum, _mm512_maskz_inserti64x4(0xFF, _mm512_setzero_si512(), offsets, 0));
         }
-        const __m128 block_scales = kquant_block_scales<K>(b, y[i].d);
-        acc = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(all16, sum), _mm512_maskz_broadcastss_ps(all16, block_scales), acc);
+        // d * y.d and dmin * y.d broadcast from memory: load ports, where broadcasts from a
+        // register take the shuffle ports the codes need
+        alignas(16) float block_scales[4];
+        _mm_store_ps(block_scales, kquant_block_scales<K>(b, y[i].d));
+        acc = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(all16, sum), _mm512_set1_ps(block_scales[0]), acc);
         if constexpr (K::affine) {
-            const __m256i msum = _mm256_madd_epi16(bsums, per16<K>(mn8, false));
-            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(block_scales), _mm256_set1_epi32(1)), acc_min);
+            __m256i min_words;
+            if constexpr (K::sub == 32 && std::same_as<typename K::scales, formats::kquant::six_bit_scale_min>) {
+                // the mins are bytes 8-15 of sc8 (kquant_scale_bytes): word k of the 16 per-16
+                // mins is min k / 2, by one byte shuffle
+                const __m256i twice = _mm256_setr_epi8(8, -1, 8, -1, 9, -1, 9, -1, 10, -1, 10, -1, 11, -1, 11, -1,
+                                                       12, -1, 12, -1, 13, -1, 13, -1, 14, -1, 14, -1, 15, -1, 15, -1);
+                min_words = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(sc8), twice);
+            } else {
+                min_words = per16<K>(mn8, false);
+            }
+            const __m256i msum = _mm256_madd_epi16(bsums, min_words);
+            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_broadcast_ss(block_scales + 1), acc_min);
         }
     }
     const __m256 halves = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, acc, 0), _mm512_maskz_extractf32x8_ps(0xFF, acc, 1));
