@@ -440,43 +440,12 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void legacy_dot_rows_vnni(const std::
     }
 }
 
-/// The f16 field at byte `Offset` of eight consecutive blocks as floats, in the order of
-/// block_sums8's sums (blocks 0, 2, 4, 6, 1, 3, 5, 7). The words are put together in
-/// general-purpose registers: on Zen 5 the one-row dots keep the vector pipes busy while the
-/// integer ones idle, and inserting the words into a vector, gathering them or permuting them
-/// out of vector loads measured 6-56% slower (q8_0).
-template <std::size_t Offset, class B>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m128i words8_by_pairs(const B* b) noexcept {
-    const auto word = [b](int k) {
-        std::uint16_t w;
-        std::memcpy(&w, reinterpret_cast<const unsigned char*>(b + k) + Offset, 2);
-        return std::uint64_t{w};
-    };
-    const std::uint64_t even = word(0) | word(2) << 16 | word(4) << 32 | word(6) << 48;
-    const std::uint64_t odd = word(1) | word(3) << 16 | word(5) << 32 | word(7) << 48;
-    return _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<long long>(even)), static_cast<long long>(odd), 1);
-}
-template <std::size_t Offset, class B>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256 halves8_by_pairs(const B* b) noexcept {
-    return _mm256_cvtph_ps(words8_by_pairs<Offset>(b));
-}
-/// The same for sixteen blocks: blocks 0-7 in the low half, 8-15 in the high half.
-template <std::size_t Offset, class B>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 halves16_by_pairs(const B* b) noexcept {
-    return _mm512_maskz_cvtph_ps(all16, _mm256_set_m128i(words8_by_pairs<Offset>(b + 8), words8_by_pairs<Offset>(b)));
-}
-
-/// The first four bytes of eight consecutive blocks (d and m of q4_1 / q5_1, d and s of q8_1) as
-/// eight dwords in the order of halves8_by_pairs, put together as it does.
-template <class B>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i heads8_by_pairs(const B* b) noexcept {
-    const auto pair = [b](int k) { // blocks k and k + 2
-        std::uint32_t lo, hi;
-        std::memcpy(&lo, b + k, 4);
-        std::memcpy(&hi, b + k + 2, 4);
-        return static_cast<long long>(std::uint64_t{lo} | std::uint64_t{hi} << 32);
-    };
-    return _mm256_set_m128i(_mm_insert_epi64(_mm_cvtsi64_si128(pair(1)), pair(5), 1), _mm_insert_epi64(_mm_cvtsi64_si128(pair(0)), pair(4), 1));
+/// The f16 field `Field` of sixteen blocks as floats: blocks 0-7 in the low half, 8-15 in the
+/// high half, each eight in the order of block_sums8 (x86::halves8 InPairs).
+template <auto Field, class B>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 halves16_in_pairs(const B* b) noexcept {
+    const auto read = [](const B* p) { return [p](int k) { return (p[k].*Field).bits; }; };
+    return _mm512_maskz_cvtph_ps(all16, _mm256_set_m128i(pack8<std::uint16_t, true>(read(b + 8)), pack8<std::uint16_t, true>(read(b))));
 }
 
 /// The 32 bytes at a and at b as one vector (two blocks' codes).
@@ -507,13 +476,13 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512i block_sums16(__m512i c0, __m512i 
 }
 
 /// The dots of R rows of a 32-value block format with one partner row, two blocks per 512-bit
-/// vector. Per pair of partner blocks, their bytes qy and Kernels::pair_base<R>(qy) (the offset
-/// term, shared by the rows) are computed once; Kernels::pair_sums<R>(x, qy, base) gives a row's
+/// vector. Per pair of partner blocks, their bytes qy and Kernels::pair_base(qy) (the offset
+/// term, shared by the rows) are computed once; Kernels::pair_sums(x, qy, base) gives a row's
 /// int32 lane sums for blocks x[0], x[1] (low and high half). Each row's sixteen (or eight)
 /// blocks' sums are reduced to one vector before one conversion to float and one multiply-add
 /// with the scale products (instead of one of each per block, as in legacy_dot); the f16 scales
-/// are put together in general-purpose registers (halves8_by_pairs). The mins' term of q4_1 /
-/// q5_1 is m_x * s_y per block.
+/// are put together in general-purpose registers (pack8), the partner's once for all rows. The
+/// mins' term of q4_1 / q5_1 is m_x * s_y per block.
 template <class Kernels, int R, class XB, class YB>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void legacy_dot_pairs(const std::array<const XB*, R>& row, const YB* y, float* out, std::int64_t n) noexcept {
     constexpr bool with_min = requires(const XB& b) { b.m; };
@@ -531,17 +500,18 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void legacy_dot_pairs(const std::arra
         __m512i qy[4], base[4];
         for (int p = 0; p < 4; ++p) {
             qy[p] = load_pair(y[i + 2 * p].qs, y[i + 2 * p + 1].qs);
-            base[p] = Kernels::template pair_base<R>(qy[p]);
+            base[p] = Kernels::pair_base(qy[p]);
         }
         for (int r = 0; r < R; ++r) {
-            const auto sums = [&](int p) LOWBIT_TARGET_AVX512VNNI LOWBIT_LAMBDA_INLINE { return Kernels::template pair_sums<R>(row[r] + i + 2 * p, qy[p], base[p]); };
+            const auto sums = [&](int p) LOWBIT_TARGET_AVX512VNNI LOWBIT_LAMBDA_INLINE { return Kernels::pair_sums(row[r] + i + 2 * p, qy[p], base[p]); };
             c[r] = half_sums8(sums(0), sums(1), sums(2), sums(3));
         }
     };
     // With mins, the blocks' two leading f16 as floats give d_x * d_y and m_x * s_y in alternate
     // lanes (the even lanes of min_terms are dropped at the end).
+    const auto heads = [](const auto* b) LOWBIT_TARGET_AVX512 LOWBIT_LAMBDA_INLINE { return _mm512_maskz_cvtph_ps(all16, heads8<true>(b)); };
     [[maybe_unused]] const auto head_products = [&](int r, std::int64_t i, __m512 y_heads) LOWBIT_TARGET_AVX512 LOWBIT_LAMBDA_INLINE {
-        const __m512 products = _mm512_mul_ps(_mm512_maskz_cvtph_ps(all16, heads8_by_pairs(row[r] + i)), y_heads);
+        const __m512 products = _mm512_mul_ps(heads(row[r] + i), y_heads);
         min_terms[r] = _mm512_add_ps(min_terms[r], products);
         return products;
     };
@@ -550,14 +520,16 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void legacy_dot_pairs(const std::arra
         __m512i c0[R], c1[R];
         half_sums(i, c0);
         half_sums(i + 8, c1);
+        [[maybe_unused]] __m512 y_heads0, y_heads1, dy;
+        if constexpr (with_min) y_heads0 = heads(y + i), y_heads1 = heads(y + i + 8);
+        else dy = halves16_in_pairs<&YB::d>(y + i);
         for (int r = 0; r < R; ++r) {
             __m512 d;
             if constexpr (with_min) {
-                const __m512 p0 = head_products(r, i, _mm512_maskz_cvtph_ps(all16, heads8_by_pairs(y + i)));
-                const __m512 p1 = head_products(r, i + 8, _mm512_maskz_cvtph_ps(all16, heads8_by_pairs(y + i + 8)));
+                const __m512 p0 = head_products(r, i, y_heads0), p1 = head_products(r, i + 8, y_heads1);
                 d = _mm512_permutex2var_ps(p0, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), p1);
             } else {
-                d = _mm512_mul_ps(halves16_by_pairs<offsetof(XB, d)>(row[r] + i), halves16_by_pairs<offsetof(YB, d)>(y + i));
+                d = _mm512_mul_ps(halves16_in_pairs<&XB::d>(row[r] + i), dy);
             }
             acc16[r] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(all16, block_sums16(c0[r], c1[r])), d, acc16[r]);
         }
@@ -565,14 +537,14 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI void legacy_dot_pairs(const std::arra
     for (; i + 8 <= nb; i += 8) {
         __m512i c[R];
         half_sums(i, c);
+        [[maybe_unused]] __m512 y_heads;
+        [[maybe_unused]] __m256 dy;
+        if constexpr (with_min) y_heads = heads(y + i);
+        else dy = halves8<&YB::d, true>(y + i);
         for (int r = 0; r < R; ++r) {
             __m256 d;
-            if constexpr (with_min) {
-                const __m512 p = head_products(r, i, _mm512_maskz_cvtph_ps(all16, heads8_by_pairs(y + i)));
-                d = _mm256_castsi256_ps(_mm512_maskz_cvtepi64_epi32(0xFF, _mm512_castps_si512(p)));
-            } else {
-                d = _mm256_mul_ps(halves8_by_pairs<offsetof(XB, d)>(row[r] + i), halves8_by_pairs<offsetof(YB, d)>(y + i));
-            }
+            if constexpr (with_min) d = _mm256_castsi256_ps(_mm512_maskz_cvtepi64_epi32(0xFF, _mm512_castps_si512(head_products(r, i, y_heads))));
+            else d = _mm256_mul_ps(halves8<&XB::d, true>(row[r] + i), dy);
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums8(c[r])), d, acc[r]);
         }
     }
@@ -656,12 +628,10 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512vnni> {
 
     /// For x86::legacy_dot_pairs: the partner's offset term -offset * (the sum of each four bytes
     /// of qy), shared by the rows, and two blocks' int32 lane sums of (code - offset) * y.
-    template <int R>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m512i pair_base(__m512i qy) noexcept {
         if constexpr (F::offset == 0) return _mm512_setzero_si512();
         else return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(F::offset), qy));
     }
-    template <int R>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m512i pair_sums(const block* x, __m512i qy, __m512i base) noexcept {
         return _mm512_dpbusd_epi32(base, x86::legacy_pair_codes<Bits>(x), qy);
     }
@@ -697,11 +667,9 @@ struct kernels<F, backend::avx512vnni> {
     /// For x86::legacy_dot_pairs (one row), two blocks' int32 lane sums of x * y: x + 128 the
     /// unsigned operand, the 128 * sum(y) that adds taken off by starting from pair_base. (|x| and
     /// y negated where x is negative, through a mask register, measured 6% slower on Zen 5.)
-    template <int R>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m512i pair_base(__m512i qy) noexcept {
         return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(static_cast<char>(0x80)), qy));
     }
-    template <int R>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512VNNI static __m512i pair_sums(const block* x, __m512i qy, __m512i base) noexcept {
         const __m512i qx = x86::load_pair(x[0].qs, x[1].qs);
         return _mm512_dpbusd_epi32(base, _mm512_xor_si512(qx, _mm512_set1_epi8(static_cast<char>(0x80))), qy);

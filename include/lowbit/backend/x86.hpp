@@ -137,16 +137,29 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i nibbles_in_place(const std::uint8_t
     return _mm256_and_si256(both, _mm256_set_m128i(_mm_set1_epi8(static_cast<char>(0xF0)), _mm_set1_epi8(0x0F)));
 }
 
-/// The f16 field `Field` of eight consecutive blocks as floats: one conversion for eight blocks
-/// instead of one per block. The words are put together as two quadwords in general-purpose
-/// registers: inserted one by one into a vector they took the shuffle ports the kernels need
-/// (on Zen 5 the q8_0 dequantize 1.81 -> 1.70 cycles per block, q4_0's four-row dot 1.51 -> 1.31).
-template <auto Field, class B>
+/// Eight values of a block field (uint16_t or uint32_t, read(k) for block k), blocks in the order
+/// 0 .. 7 or, InPairs, 0, 2, 4, 6, 1, 3, 5, 7 (the order of the pair dots' block sums), packed as
+/// quadwords in general-purpose registers and moved to a vector two at a time. Inserted one by one
+/// into a vector, the values took the shuffle ports the kernels need (on Zen 5 the q8_0
+/// dequantize 1.81 -> 1.70 cycles per block, q4_0's four-row dot 1.51 -> 1.31).
+template <class T, bool InPairs, class Read>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 auto pack8(Read read) noexcept {
+    static_assert(sizeof(T) == 2 || sizeof(T) == 4);
+    const auto v = [&](int k) { return std::uint64_t{static_cast<T>(read(InPairs ? (k % 4) * 2 + k / 4 : k))}; };
+    const auto two = [](std::uint64_t lo, std::uint64_t hi) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
+        return _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<long long>(lo)), static_cast<long long>(hi), 1);
+    };
+    // (each quadword written out as one expression: built in a loop, GCC's code for it made the
+    // q5_0 four-row dot 7% slower)
+    if constexpr (sizeof(T) == 2) return two(v(0) | v(1) << 16 | v(2) << 32 | v(3) << 48, v(4) | v(5) << 16 | v(6) << 32 | v(7) << 48);
+    else return _mm256_set_m128i(two(v(4) | v(5) << 32, v(6) | v(7) << 32), two(v(0) | v(1) << 32, v(2) | v(3) << 32));
+}
+
+/// The f16 field `Field` of eight consecutive blocks as floats (pack8's orders): one conversion
+/// for eight blocks instead of one per block.
+template <auto Field, bool InPairs = false, class B>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 halves8(const B* b) noexcept {
-    const auto word = [b](int k) { return std::uint64_t{(b[k].*Field).bits}; };
-    const std::uint64_t lo = word(0) | word(1) << 16 | word(2) << 32 | word(3) << 48;
-    const std::uint64_t hi = word(4) | word(5) << 16 | word(6) << 32 | word(7) << 48;
-    return _mm256_cvtph_ps(_mm_insert_epi64(_mm_cvtsi64_si128(static_cast<long long>(lo)), static_cast<long long>(hi), 1));
+    return _mm256_cvtph_ps(pack8<std::uint16_t, InPairs>([b](int k) { return (b[k].*Field).bits; }));
 }
 
 /// Rows r0 .. r0+R-1 of a matrix whose rows start `stride` bytes apart, for multi-row kernels;
@@ -160,20 +173,17 @@ inline std::array<const B*, R> row_group(const B* x, std::size_t stride, std::in
     return group;
 }
 
-/// The first four bytes of eight consecutive blocks as eight dwords: a block that leads with two
-/// f16 fields (d and m of q4_1 / q5_1, d and s of q8_1) gives both in one dword. Put together as
-/// quadwords in general-purpose registers, as halves8 does. (From _mm256_setr_epi32 of eight
-/// ints GCC merges pairs through the stack, a store-forwarding stall per call that made the
-/// q4_1 / q5_1 dots three times slower.)
-template <class B>
+/// The first four bytes of eight consecutive blocks as eight dwords (pack8's orders): a block
+/// that leads with two f16 fields (d and m of q4_1 / q5_1, d and s of q8_1) gives both in one
+/// dword. (From _mm256_setr_epi32 of eight ints GCC merges pairs through the stack, a
+/// store-forwarding stall per call that made the q4_1 / q5_1 dots three times slower.)
+template <bool InPairs = false, class B>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i heads8(const B* b) noexcept {
-    const auto pair = [b](int k) { // the heads of blocks k and k + 1 as one quadword
-        std::uint32_t lo, hi;
-        std::memcpy(&lo, b + k, 4);
-        std::memcpy(&hi, b + k + 1, 4);
-        return static_cast<long long>(std::uint64_t{lo} | std::uint64_t{hi} << 32);
-    };
-    return _mm256_set_m128i(_mm_insert_epi64(_mm_cvtsi64_si128(pair(4)), pair(6), 1), _mm_insert_epi64(_mm_cvtsi64_si128(pair(0)), pair(2), 1));
+    return pack8<std::uint32_t, InPairs>([b](int k) {
+        std::uint32_t v;
+        std::memcpy(&v, b + k, 4);
+        return v;
+    });
 }
 /// The low (High = false: the block's first f16) or high (its second) word of each dword, as floats.
 template <bool High>
