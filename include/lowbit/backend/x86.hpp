@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../config.hpp"
 #include "../cpu.hpp"
 #include "../numeric/f16.hpp"
 #include "scalar.hpp"
