@@ -90,24 +90,33 @@ struct code_field {
     static constexpr int byte_of(int v) noexcept { return Group * Bits / 8 * (v / Group) + 32 * ((v % Group / 32) % rows) + v % 32; }
     static constexpr int shift_of(int v) noexcept { return Bits * ((v % Group / 32) / rows); }
 
-    /// Stores bits [from, from + Bits) of every code.
+    /// Slices sharing a row, in its bit positions: slice r + rows * k of a group at bit Bits * k.
+    static constexpr int stacked = 8 / Bits;
+
+    /// Stores bits [from, from + Bits) of every code. Each byte is put together once, from the
+    /// codes of its stacked slices, instead of a slice at a time or-ed into zeroed bytes.
     static void store(const std::uint8_t* codes, int from, std::uint8_t* dst) noexcept {
-        std::memset(dst, 0, bytes);
-        for (int v0 = 0; v0 < super_block; v0 += 32) { // one 32-value slice: 32 consecutive bytes
-            std::uint8_t* row = dst + byte_of(v0);
-            const int shift = shift_of(v0);
-            for (int l = 0; l < 32; ++l)
-                row[l] = static_cast<std::uint8_t>(row[l] | (((codes[v0 + l] >> from) & mask) << shift));
-        }
+        for (int g = 0; g < super_block / Group; ++g)
+            for (int r = 0; r < rows; ++r) {
+                const std::uint8_t* c = codes + Group * g + 32 * r;
+                std::uint8_t* row = dst + byte_of(Group * g + 32 * r);
+                for (int l = 0; l < 32; ++l) {
+                    unsigned byte = 0;
+                    for (int k = 0; k < stacked; ++k) byte |= ((c[32 * rows * k + l] >> from) & mask) << (Bits * k);
+                    row[l] = static_cast<std::uint8_t>(byte);
+                }
+            }
     }
     /// Adds the field's bits to every code at bit `to`.
     static void load(const std::uint8_t* src, int to, std::uint8_t* codes) noexcept {
-        for (int v0 = 0; v0 < super_block; v0 += 32) {
-            const std::uint8_t* row = src + byte_of(v0);
-            const int shift = shift_of(v0);
-            for (int l = 0; l < 32; ++l)
-                codes[v0 + l] = static_cast<std::uint8_t>(codes[v0 + l] | (((row[l] >> shift) & mask) << to));
-        }
+        for (int g = 0; g < super_block / Group; ++g)
+            for (int r = 0; r < rows; ++r) {
+                std::uint8_t* c = codes + Group * g + 32 * r;
+                const std::uint8_t* row = src + byte_of(Group * g + 32 * r);
+                for (int l = 0; l < 32; ++l)
+                    for (int k = 0; k < stacked; ++k)
+                        c[32 * rows * k + l] = static_cast<std::uint8_t>(c[32 * rows * k + l] | (((row[l] >> (Bits * k)) & mask) << to));
+            }
     }
 };
 
@@ -151,14 +160,10 @@ struct six_bit_scale_min {
     static constexpr int count = 8, offset = 0, min_value = 0, max_value = 63;
     static constexpr bool has_min = true;
     static void encode(const int* sc, const int* mn, std::uint8_t* out) noexcept {
-        for (int j = 0; j < 4; ++j) {
-            out[j] = static_cast<std::uint8_t>(sc[j]);
-            out[j + 4] = static_cast<std::uint8_t>(mn[j]);
-        }
-        for (int j = 4; j < 8; ++j) {
-            out[j + 4] = static_cast<std::uint8_t>((sc[j] & 0xF) | ((mn[j] & 0xF) << 4));
-            out[j - 4] = static_cast<std::uint8_t>(out[j - 4] | ((sc[j] >> 4) << 6));
-            out[j] = static_cast<std::uint8_t>(out[j] | ((mn[j] >> 4) << 6));
+        for (int j = 0; j < 4; ++j) { // each byte written once
+            out[j] = static_cast<std::uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+            out[j + 4] = static_cast<std::uint8_t>(mn[j] | ((mn[j + 4] >> 4) << 6));
+            out[j + 8] = static_cast<std::uint8_t>((sc[j + 4] & 0xF) | ((mn[j + 4] & 0xF) << 4));
         }
     }
     static void decode(const std::uint8_t* in, int* sc, int* mn) noexcept {
@@ -179,11 +184,9 @@ struct six_bit_scales {
     static constexpr int count = 16, offset = 32, min_value = -32, max_value = 31;
     static constexpr bool has_min = false;
     static void encode(const int* sc, const int* /*mn*/, std::uint8_t* out) noexcept {
-        std::memset(out, 0, 12);
-        for (int j = 0; j < count; ++j) {
-            out[j % 8] = static_cast<std::uint8_t>(out[j % 8] | ((sc[j] & 0xF) << (4 * (j / 8))));
-            out[8 + j % 4] = static_cast<std::uint8_t>(out[8 + j % 4] | ((sc[j] >> 4) << (2 * (j / 4))));
-        }
+        for (int j = 0; j < 8; ++j) out[j] = static_cast<std::uint8_t>((sc[j] & 0xF) | ((sc[j + 8] & 0xF) << 4));
+        for (int j = 0; j < 4; ++j)
+            out[8 + j] = static_cast<std::uint8_t>((sc[j] >> 4) | ((sc[j + 4] >> 4) << 2) | ((sc[j + 8] >> 4) << 4) | ((sc[j + 12] >> 4) << 6));
     }
     static void decode(const std::uint8_t* in, int* sc, int* /*mn*/) noexcept {
         for (int j = 0; j < count; ++j)
