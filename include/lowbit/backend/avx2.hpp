@@ -49,50 +49,56 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void store_block_avx2(__m256i q, __m256 d, 
     }
 }
 
-/// The reference's closed-form quantizer of one legacy block (no importance weights), writing
-/// the codes as bytes; the scalar fallback covers the signed-zero ties vector min/max cannot see.
-template <int Bits, bool Affine>
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 bool quantize_legacy_block_avx2(const float* x, typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
-    using F = formats::legacy_format<Bits, Affine>;
-    constexpr int top = F::levels - 1;
+// The reference's closed-form quantizer of one legacy block (no importance weights), in three
+// steps, so that the AVX-512 kernel can take the middle one sixteen blocks at a time: the
+// block's extremes, its scale (d, and 1 / d), the codes. The scalar path takes the blocks the
+// steps refuse (the signed-zero ties vector min/max cannot see, a 1 / d that overflows).
+
+/// The block's extremes as the scalar scan finds them: affine, its min (lo) and max (hi);
+/// symmetric, its first value of largest magnitude, sign included (hi; +0 when all are zero).
+/// False where the scalar scan's choice between zeros matters (an affine min or max of zero).
+template <bool Affine>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 bool legacy_extremes(const float* x, float& lo, float& hi) noexcept {
     __m256 v[4];
     for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
-    __m256i codes[4];
     if constexpr (Affine) {
-        const float min = hmin(_mm256_min_ps(_mm256_min_ps(v[0], v[1]), _mm256_min_ps(v[2], v[3])));
-        const float max = hmax(_mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3])));
-        if (min == 0.0f || max == 0.0f) return false; // which zero the scalar scan keeps matters
-        const float d = (max - min) / static_cast<float>(top);
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        if (formats::impl::scale_overflows(id)) return false;
-        b.d = to_f16(d);
-        b.m = to_f16(min);
-        const __m256 vmin = _mm256_set1_ps(min), vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
-        for (int k = 0; k < 4; ++k) {
-            const __m256 scaled = opaque(_mm256_mul_ps(_mm256_sub_ps(v[k], vmin), vid));
-            codes[k] = _mm256_cvttps_epi32(_mm256_add_ps(scaled, half));
-        }
+        lo = hmin(_mm256_min_ps(_mm256_min_ps(v[0], v[1]), _mm256_min_ps(v[2], v[3])));
+        hi = hmax(_mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3])));
+        return lo != 0.0f && hi != 0.0f;
     } else {
         const __m256 a = _mm256_max_ps(_mm256_max_ps(abs_ps(v[0]), abs_ps(v[1])), _mm256_max_ps(abs_ps(v[2]), abs_ps(v[3])));
         const float amax = hmax(a);
-        float max = 0.0f; // the first value of largest magnitude, sign included (+0 when all are zero)
+        lo = 0.0f;
+        hi = 0.0f;
         if (amax != 0.0f) {
             const __m256 va = _mm256_set1_ps(amax);
             std::uint32_t hits = 0;
             for (int k = 0; k < 4; ++k)
                 hits |= static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(abs_ps(v[k]), va, _CMP_EQ_OQ))) << (8 * k);
-            max = x[__builtin_ctz(hits)];
+            hi = x[__builtin_ctz(hits)];
         }
-        const float d = max / static_cast<float>(-F::offset);
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        if (formats::impl::scale_overflows(id)) return false;
-        b.d = to_f16(d);
-        const __m256 vid = _mm256_set1_ps(id), bias = _mm256_set1_ps(static_cast<float>(F::offset) + 0.5f);
-        for (int k = 0; k < 4; ++k)
-            codes[k] = _mm256_cvttps_epi32(_mm256_add_ps(opaque(_mm256_mul_ps(v[k], vid)), bias));
+        return true;
     }
-    const __m256i limit = _mm256_set1_epi32(top);
-    for (int k = 0; k < 4; ++k) codes[k] = _mm256_min_epi32(codes[k], limit);
+}
+
+/// The block's codes against min (affine; 0 otherwise) and id = 1 / d, into b's code fields.
+template <int Bits, bool Affine>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void legacy_codes(const float* x, float min, float id, typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
+    using F = formats::legacy_format<Bits, Affine>;
+    constexpr int top = F::levels - 1;
+    __m256i codes[4];
+    const __m256 vid = _mm256_set1_ps(id);
+    for (int k = 0; k < 4; ++k) {
+        const __m256 v = _mm256_loadu_ps(x + 8 * k);
+        if constexpr (Affine) {
+            const __m256 scaled = opaque(_mm256_mul_ps(_mm256_sub_ps(v, _mm256_set1_ps(min)), vid));
+            codes[k] = _mm256_cvttps_epi32(_mm256_add_ps(scaled, _mm256_set1_ps(0.5f)));
+        } else {
+            const __m256 bias = _mm256_set1_ps(static_cast<float>(F::offset) + 0.5f);
+            codes[k] = _mm256_cvttps_epi32(_mm256_add_ps(opaque(_mm256_mul_ps(v, vid)), bias));
+        }
+        codes[k] = _mm256_min_epi32(codes[k], _mm256_set1_epi32(top));
+    }
     const __m256i q = pack_i32_to_i8(codes[0], codes[1], codes[2], codes[3]); // codes 0..top as bytes
     const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
     const __m128i nibbles = _mm_or_si128(_mm_and_si128(lo, _mm_set1_epi8(0x0F)), _mm_slli_epi16(_mm_and_si128(hi, _mm_set1_epi8(0x0F)), 4));
@@ -101,6 +107,20 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 bool quantize_legacy_block_avx2(const float
         const auto qh = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(q, 3))); // bit 4 -> bit 7
         std::memcpy(b.qh, &qh, 4);
     }
+}
+
+/// One block, the three steps in a row; false: the scalar path quantizes it.
+template <int Bits, bool Affine>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 bool quantize_legacy_block_avx2(const float* x, typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
+    using F = formats::legacy_format<Bits, Affine>;
+    float lo, hi;
+    if (!legacy_extremes<Affine>(x, lo, hi)) return false;
+    const float d = Affine ? (hi - lo) / static_cast<float>(F::levels - 1) : hi / static_cast<float>(-F::offset);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    if (formats::impl::scale_overflows(id)) return false;
+    b.d = float_to_half(d);
+    if constexpr (Affine) b.m = float_to_half(lo);
+    legacy_codes<Bits, Affine>(x, lo, id, b);
     return true;
 }
 
@@ -262,8 +282,8 @@ struct kernels<F, backend::avx2> {
         for (std::int64_t i = 0; i < n / 32; ++i) {
             int sum = 0;
             const float d = x86::quantize_int8_block_avx2(x + 32 * i, y[i].qs, has_sum ? &sum : nullptr);
-            y[i].d = to_f16(d);
-            if constexpr (has_sum) y[i].s = to_f16(detail::mul(static_cast<float>(sum), d));
+            y[i].d = x86::float_to_half(d);
+            if constexpr (has_sum) y[i].s = x86::float_to_half(detail::mul(static_cast<float>(sum), d));
         }
     }
 

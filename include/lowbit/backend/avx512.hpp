@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstddef>
+#include <limits>
 
 #include "avx2.hpp"
 
@@ -188,6 +189,69 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
             dequantize_block<Stream>(x[i], _mm512_set1_ps(x86::half_to_float(x[i].d)), _mm512_set1_ps(m), y + 32 * i);
         }
     }
+
+    /// The AVX2 kernel's three steps, the middle one sixteen blocks at a time: each block's
+    /// extremes, then the sixteen scales, their inverses and their half-precision forms in
+    /// vectors, then each block's codes. One block after another, each block's two scalar
+    /// divisions and the conversions made a chain that bounded the loop.
+    LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
+        if (imatrix) return F::quantize_row(x, y, n, imatrix); // the weighted search stays scalar
+        const std::int64_t nb = n / 32;
+        std::int64_t i = 0;
+        for (; i + 16 <= nb; i += 16) quantize16(x + 32 * i, y + i);
+        for (; i < nb; ++i)
+            if (!x86::quantize_legacy_block_avx2<Bits, Affine>(x + 32 * i, y[i])) F::quantize_row(x + 32 * i, y + i, 32, nullptr);
+    }
+
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void quantize16(const float* x, block* y) noexcept {
+        alignas(64) float lo[16], hi[16], id[16];
+        alignas(32) std::uint16_t d16[16], m16[16];
+        unsigned usable = 0;
+        for (int b = 0; b < 16; ++b) usable |= static_cast<unsigned>(x86::legacy_extremes<Affine>(x + 32 * b, lo[b], hi[b])) << b;
+        const __m512 vlo = _mm512_load_ps(lo), vhi = _mm512_load_ps(hi);
+        __m512 d; // as the scalar path: (max - min) / top, or max / -offset
+        if constexpr (Affine) d = _mm512_div_ps(_mm512_sub_ps(vhi, vlo), _mm512_set1_ps(static_cast<float>(F::levels - 1)));
+        else d = _mm512_div_ps(vhi, _mm512_set1_ps(static_cast<float>(-F::offset)));
+        // 1 / d where d != 0 (NaN included), 0 elsewhere; a block whose 1 / d is infinite goes the scalar way
+        const __m512 inverse = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ), _mm512_set1_ps(1.0f), d);
+        usable &= _mm512_cmp_ps_mask(_mm512_abs_ps(inverse), _mm512_set1_ps(std::numeric_limits<float>::infinity()), _CMP_NEQ_UQ);
+        _mm512_store_ps(id, inverse);
+        constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        _mm256_store_si256(reinterpret_cast<__m256i*>(d16), _mm512_maskz_cvtps_ph(x86::all16, d, nearest));
+        if constexpr (Affine) _mm256_store_si256(reinterpret_cast<__m256i*>(m16), _mm512_maskz_cvtps_ph(x86::all16, vlo, nearest));
+        for (int b = 0; b < 16; ++b) {
+            if (!((usable >> b) & 1u)) {
+                F::quantize_row(x + 32 * b, y + b, 32, nullptr);
+                continue;
+            }
+            y[b].d = f16{d16[b]};
+            if constexpr (Affine) y[b].m = f16{m16[b]};
+            codes(x + 32 * b, lo[b], id[b], y[b]);
+        }
+    }
+
+    /// x86::legacy_codes in two 512-bit halves: values 0-15 become the low nibbles, 16-31 the
+    /// high ones, and the fifth bits are two compare masks.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void codes(const float* x, float min, float id, block& b) noexcept {
+        const __m512 vid = _mm512_set1_ps(id);
+        __m512i half[2];
+        for (int h = 0; h < 2; ++h) {
+            const __m512 v = _mm512_loadu_ps(x + 16 * h);
+            __m512 t; // the AVX2 kernel's operations, lane for lane
+            if constexpr (Affine) t = _mm512_add_ps(x86::opaque(_mm512_mul_ps(_mm512_sub_ps(v, _mm512_set1_ps(min)), vid)), _mm512_set1_ps(0.5f));
+            else t = _mm512_add_ps(x86::opaque(_mm512_mul_ps(v, vid)), _mm512_set1_ps(static_cast<float>(F::offset) + 0.5f));
+            half[h] = _mm512_maskz_min_epi32(x86::all16, _mm512_maskz_cvttps_epi32(x86::all16, t), _mm512_set1_epi32(F::levels - 1));
+        }
+        const __m128i lo = _mm512_maskz_cvtepi32_epi8(x86::all16, half[0]), hi = _mm512_maskz_cvtepi32_epi8(x86::all16, half[1]);
+        const __m128i low4 = _mm_set1_epi8(0x0F);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(b.qs), _mm_or_si128(_mm_and_si128(lo, low4), _mm_slli_epi16(_mm_and_si128(hi, low4), 4)));
+        if constexpr (Bits == 5) {
+            const __m512i bit4 = _mm512_set1_epi32(0x10);
+            const std::uint32_t qh = static_cast<std::uint32_t>(_mm512_test_epi32_mask(half[0], bit4)) |
+                                     (static_cast<std::uint32_t>(_mm512_test_epi32_mask(half[1], bit4)) << 16);
+            std::memcpy(b.qh, &qh, 4);
+        }
+    }
 };
 
 namespace x86 {
@@ -225,11 +289,11 @@ struct kernels<F, backend::avx512> {
             const __m512i qb = _mm512_maskz_cvtps_epi32(x86::all16, x86::round_half_away(_mm512_mul_ps(b, vid)));
             _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs), _mm512_maskz_cvtepi32_epi8(x86::all16, qa));
             _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16), _mm512_maskz_cvtepi32_epi8(x86::all16, qb));
-            y[i].d = to_f16(d);
+            y[i].d = x86::float_to_half(d);
             if constexpr (has_sum) {
                 const __m512i s16 = _mm512_add_epi32(qa, qb);
                 const int sum = x86::hsum_i32(_mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xF, s16, 0), _mm512_maskz_extracti64x4_epi64(0xF, s16, 1)));
-                y[i].s = to_f16(detail::mul(static_cast<float>(sum), d));
+                y[i].s = x86::float_to_half(detail::mul(static_cast<float>(sum), d));
             }
         }
     }

@@ -123,6 +123,12 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float half_to_float(f16 h) noexcept {
     return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h.bits)));
 }
 
+/// f32 -> f16 with the F16C instruction, rounding to nearest even: numeric::f32_to_f16_bits's
+/// result (NaN included) without its branches.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 f16 float_to_half(float x) noexcept {
+    return f16{static_cast<std::uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), 0))};
+}
+
 /// The 32 codes of a 4-bit block as bytes: low nibbles are values 0..15, high nibbles 16..31.
 /// (A broadcast load and a per-lane shift: no shuffle-port work, which the dots are short of.)
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i unpack_nibbles(const std::uint8_t* qs) noexcept {
