@@ -124,6 +124,31 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 bool quantize_legacy_block_avx2(const float
     return true;
 }
 
+/// B blocks (B = 8 or 16) of the steps above with the middle one in vectors:
+/// scales(lo, hi, id, d16, m16) computes the B blocks' d, 1 / d and half-precision d and min
+/// from their extremes and returns the mask of the blocks whose 1 / d is finite; codes(x, min,
+/// id, block) writes one block's codes. Blocks the steps refuse go the scalar way. Block after
+/// block, each block's two scalar divisions and conversions made a chain that bounded the loop.
+template <int Bits, bool Affine, int B, class Scales, class Codes>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void quantize_legacy_blocks(const float* x, typename formats::legacy_format<Bits, Affine>::block* y,
+                                                                 Scales&& scales, Codes&& codes) noexcept {
+    using F = formats::legacy_format<Bits, Affine>;
+    alignas(64) float lo[B], hi[B], id[B];
+    alignas(32) std::uint16_t d16[B], m16[B];
+    unsigned usable = 0;
+    for (int b = 0; b < B; ++b) usable |= static_cast<unsigned>(legacy_extremes<Affine>(x + 32 * b, lo[b], hi[b])) << b;
+    usable &= scales(lo, hi, id, d16, m16);
+    for (int b = 0; b < B; ++b) {
+        if (!((usable >> b) & 1u)) {
+            F::quantize_row(x + 32 * b, y + b, 32, nullptr);
+            continue;
+        }
+        y[b].d = f16{d16[b]};
+        if constexpr (Affine) y[b].m = f16{m16[b]};
+        codes(x + 32 * b, lo[b], id[b], y[b]);
+    }
+}
+
 /// amax/127 int8 quantization of 32 values (q8_0, q8_1): returns d, writes the codes, and the
 /// code sum when asked.
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float quantize_int8_block_avx2(const float* x, std::int8_t* qs, int* sum) noexcept {
@@ -224,10 +249,33 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
         }
     }
 
+    /// Eight blocks at a time (x86::quantize_legacy_blocks).
     LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
         if (imatrix) return F::quantize_row(x, y, n, imatrix); // the weighted search stays scalar
-        for (std::int64_t i = 0; i < n / 32; ++i)
+        const std::int64_t nb = n / 32;
+        std::int64_t i = 0;
+        for (; i + 8 <= nb; i += 8)
+            x86::quantize_legacy_blocks<Bits, Affine, 8>(x + 32 * i, y + i, scales8, [](const float* xb, float min, float id, block& b) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
+                x86::legacy_codes<Bits, Affine>(xb, min, id, b);
+            });
+        for (; i < nb; ++i)
             if (!x86::quantize_legacy_block_avx2<Bits, Affine>(x + 32 * i, y[i])) F::quantize_row(x + 32 * i, y + i, 32, nullptr);
+    }
+
+    /// Eight blocks' d (as the scalar path: (max - min) / top, or max / -offset), 1 / d where d !=
+    /// 0 (NaN included) and 0 elsewhere, half-precision d and min; the mask of finite 1 / d.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static unsigned scales8(const float* lo, const float* hi, float* id, std::uint16_t* d16, std::uint16_t* m16) noexcept {
+        const __m256 vlo = _mm256_load_ps(lo), vhi = _mm256_load_ps(hi);
+        __m256 d;
+        if constexpr (Affine) d = _mm256_div_ps(_mm256_sub_ps(vhi, vlo), _mm256_set1_ps(static_cast<float>(F::levels - 1)));
+        else d = _mm256_div_ps(vhi, _mm256_set1_ps(static_cast<float>(-F::offset)));
+        const __m256 inverse = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), d), _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+        _mm256_store_ps(id, inverse);
+        constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        _mm_store_si128(reinterpret_cast<__m128i*>(d16), _mm256_cvtps_ph(d, nearest));
+        if constexpr (Affine) _mm_store_si128(reinterpret_cast<__m128i*>(m16), _mm256_cvtps_ph(vlo, nearest));
+        const __m256 infinite = _mm256_cmp_ps(x86::abs_ps(inverse), _mm256_set1_ps(std::numeric_limits<float>::infinity()), _CMP_EQ_OQ);
+        return ~static_cast<unsigned>(_mm256_movemask_ps(infinite)) & 0xFFu;
     }
 
     /// Eight int32 partial sums of one block's codes (offset removed) times the partner's.

@@ -190,44 +190,28 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
         }
     }
 
-    /// The AVX2 kernel's three steps, the middle one sixteen blocks at a time: each block's
-    /// extremes, then the sixteen scales, their inverses and their half-precision forms in
-    /// vectors, then each block's codes. One block after another, each block's two scalar
-    /// divisions and the conversions made a chain that bounded the loop.
+    /// Sixteen blocks at a time (x86::quantize_legacy_blocks), the codes in 512-bit halves.
     LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
         if (imatrix) return F::quantize_row(x, y, n, imatrix); // the weighted search stays scalar
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
-        for (; i + 16 <= nb; i += 16) quantize16(x + 32 * i, y + i);
+        for (; i + 16 <= nb; i += 16) x86::quantize_legacy_blocks<Bits, Affine, 16>(x + 32 * i, y + i, scales16, codes);
         for (; i < nb; ++i)
             if (!x86::quantize_legacy_block_avx2<Bits, Affine>(x + 32 * i, y[i])) F::quantize_row(x + 32 * i, y + i, 32, nullptr);
     }
 
-    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void quantize16(const float* x, block* y) noexcept {
-        alignas(64) float lo[16], hi[16], id[16];
-        alignas(32) std::uint16_t d16[16], m16[16];
-        unsigned usable = 0;
-        for (int b = 0; b < 16; ++b) usable |= static_cast<unsigned>(x86::legacy_extremes<Affine>(x + 32 * b, lo[b], hi[b])) << b;
+    /// The avx2 kernel's scales8 for sixteen blocks.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static unsigned scales16(const float* lo, const float* hi, float* id, std::uint16_t* d16, std::uint16_t* m16) noexcept {
         const __m512 vlo = _mm512_load_ps(lo), vhi = _mm512_load_ps(hi);
-        __m512 d; // as the scalar path: (max - min) / top, or max / -offset
+        __m512 d;
         if constexpr (Affine) d = _mm512_div_ps(_mm512_sub_ps(vhi, vlo), _mm512_set1_ps(static_cast<float>(F::levels - 1)));
         else d = _mm512_div_ps(vhi, _mm512_set1_ps(static_cast<float>(-F::offset)));
-        // 1 / d where d != 0 (NaN included), 0 elsewhere; a block whose 1 / d is infinite goes the scalar way
         const __m512 inverse = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ), _mm512_set1_ps(1.0f), d);
-        usable &= _mm512_cmp_ps_mask(_mm512_abs_ps(inverse), _mm512_set1_ps(std::numeric_limits<float>::infinity()), _CMP_NEQ_UQ);
         _mm512_store_ps(id, inverse);
         constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
         _mm256_store_si256(reinterpret_cast<__m256i*>(d16), _mm512_maskz_cvtps_ph(x86::all16, d, nearest));
         if constexpr (Affine) _mm256_store_si256(reinterpret_cast<__m256i*>(m16), _mm512_maskz_cvtps_ph(x86::all16, vlo, nearest));
-        for (int b = 0; b < 16; ++b) {
-            if (!((usable >> b) & 1u)) {
-                F::quantize_row(x + 32 * b, y + b, 32, nullptr);
-                continue;
-            }
-            y[b].d = f16{d16[b]};
-            if constexpr (Affine) y[b].m = f16{m16[b]};
-            codes(x + 32 * b, lo[b], id[b], y[b]);
-        }
+        return _mm512_cmp_ps_mask(_mm512_abs_ps(inverse), _mm512_set1_ps(std::numeric_limits<float>::infinity()), _CMP_NEQ_UQ);
     }
 
     /// x86::legacy_codes in two 512-bit halves: values 0-15 become the low nibbles, 16-31 the
