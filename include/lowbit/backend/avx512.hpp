@@ -255,30 +255,70 @@ struct kernels<F, backend::avx512> {
     using block = typename F::block;
     static constexpr bool has_sum = std::same_as<F, formats::q8_1>;
 
+    /// Sixteen blocks at a time, as the legacy formats' quantizer: each block's largest
+    /// magnitude, then the sixteen d = amax / 127, 1 / d and half-precision forms in vectors,
+    /// then each block's codes (and q8_1's sums, their products with d converted together).
     LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, block* y, std::int64_t n, const float* /*imatrix*/) noexcept {
-        for (std::int64_t i = 0; i < n / 32; ++i) {
-            const __m512 a = _mm512_loadu_ps(x + 32 * i), b = _mm512_loadu_ps(x + 32 * i + 16);
-            const float* xb = x + 32 * i; // (the reduction in 256-bit halves: GCC 12's 512-bit casts warn)
-            const __m256 m = _mm256_max_ps(_mm256_max_ps(x86::abs_ps(_mm256_loadu_ps(xb)), x86::abs_ps(_mm256_loadu_ps(xb + 8))),
-                                           _mm256_max_ps(x86::abs_ps(_mm256_loadu_ps(xb + 16)), x86::abs_ps(_mm256_loadu_ps(xb + 24))));
-            const float amax = x86::hmax(m);
-            const float d = amax / 127.0f;
+        const std::int64_t nb = n / 32;
+        std::int64_t i = 0;
+        for (; i + 16 <= nb; i += 16) quantize16(x + 32 * i, y + i);
+        for (; i < nb; ++i) {
+            const float d = largest_magnitude(x + 32 * i) / 127.0f;
             const float id = d != 0.0f ? 1.0f / d : 0.0f;
             if (formats::impl::scale_overflows(id)) { // every code 0, as the scalar path writes
                 F::quantize_row(x + 32 * i, y + i, 32, nullptr);
                 continue;
             }
-            const __m512 vid = _mm512_set1_ps(id);
-            const __m512i qa = _mm512_maskz_cvtps_epi32(x86::all16, x86::round_half_away(_mm512_mul_ps(a, vid)));
-            const __m512i qb = _mm512_maskz_cvtps_epi32(x86::all16, x86::round_half_away(_mm512_mul_ps(b, vid)));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs), _mm512_maskz_cvtepi32_epi8(x86::all16, qa));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16), _mm512_maskz_cvtepi32_epi8(x86::all16, qb));
+            const int sum = codes(x + 32 * i, id, y[i]);
             y[i].d = x86::float_to_half(d);
-            if constexpr (has_sum) {
-                const __m512i s16 = _mm512_add_epi32(qa, qb);
-                const int sum = x86::hsum_i32(_mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xF, s16, 0), _mm512_maskz_extracti64x4_epi64(0xF, s16, 1)));
-                y[i].s = x86::float_to_half(detail::mul(static_cast<float>(sum), d));
+            if constexpr (has_sum) y[i].s = x86::float_to_half(detail::mul(static_cast<float>(sum), d));
+        }
+    }
+
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static float largest_magnitude(const float* xb) noexcept {
+        // (the reduction in 256-bit halves: GCC 12's 512-bit casts warn)
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(x86::abs_ps(_mm256_loadu_ps(xb)), x86::abs_ps(_mm256_loadu_ps(xb + 8))),
+                                       _mm256_max_ps(x86::abs_ps(_mm256_loadu_ps(xb + 16)), x86::abs_ps(_mm256_loadu_ps(xb + 24))));
+        return x86::hmax(m);
+    }
+
+    /// One block's codes round(x * id), halves away from zero; their sum.
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static int codes(const float* xb, float id, block& b) noexcept {
+        const __m512 vid = _mm512_set1_ps(id);
+        const __m512i qa = _mm512_maskz_cvtps_epi32(x86::all16, x86::round_half_away(_mm512_mul_ps(_mm512_loadu_ps(xb), vid)));
+        const __m512i qb = _mm512_maskz_cvtps_epi32(x86::all16, x86::round_half_away(_mm512_mul_ps(_mm512_loadu_ps(xb + 16), vid)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(b.qs), _mm512_maskz_cvtepi32_epi8(x86::all16, qa));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(b.qs + 16), _mm512_maskz_cvtepi32_epi8(x86::all16, qb));
+        if constexpr (!has_sum) return 0;
+        const __m512i s16 = _mm512_add_epi32(qa, qb);
+        return x86::hsum_i32(_mm256_add_epi32(_mm512_maskz_extracti64x4_epi64(0xF, s16, 0), _mm512_maskz_extracti64x4_epi64(0xF, s16, 1)));
+    }
+
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 static void quantize16(const float* x, block* y) noexcept {
+        alignas(64) float amax[16], id[16];
+        alignas(64) int sums[16] = {};
+        alignas(32) std::uint16_t d16[16], s16[16];
+        for (int b = 0; b < 16; ++b) amax[b] = largest_magnitude(x + 32 * b);
+        const __m512 d = _mm512_div_ps(_mm512_load_ps(amax), _mm512_set1_ps(127.0f));
+        // 1 / d where d != 0 (NaN included), 0 elsewhere; a block whose 1 / d is infinite goes the scalar way
+        const __m512 inverse = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ), _mm512_set1_ps(1.0f), d);
+        const unsigned usable = _mm512_cmp_ps_mask(_mm512_abs_ps(inverse), _mm512_set1_ps(std::numeric_limits<float>::infinity()), _CMP_NEQ_UQ);
+        _mm512_store_ps(id, inverse);
+        constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        _mm256_store_si256(reinterpret_cast<__m256i*>(d16), _mm512_maskz_cvtps_ph(x86::all16, d, nearest));
+        for (int b = 0; b < 16; ++b) {
+            if (!((usable >> b) & 1u)) {
+                F::quantize_row(x + 32 * b, y + b, 32, nullptr);
+                continue;
             }
+            sums[b] = codes(x + 32 * b, id[b], y[b]);
+            y[b].d = f16{d16[b]};
+        }
+        if constexpr (has_sum) { // s = sum * d, unfused
+            const __m512 products = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(x86::all16, _mm512_load_si512(sums)), d);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(s16), _mm512_maskz_cvtps_ph(x86::all16, products, nearest));
+            for (int b = 0; b < 16; ++b)
+                if ((usable >> b) & 1u) y[b].s = f16{s16[b]};
         }
     }
 
