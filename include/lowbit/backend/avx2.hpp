@@ -149,6 +149,20 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void quantize_legacy_blocks(const float* x,
     }
 }
 
+/// A row of legacy blocks without importance weights (with them, the weighted search stays
+/// scalar): B at a time through quantize_legacy_blocks, the last fewer than B one by one.
+template <int Bits, bool Affine, int B, class Scales, class Codes>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void quantize_legacy_row(const float* x, typename formats::legacy_format<Bits, Affine>::block* y, std::int64_t n,
+                                                              const float* imatrix, Scales&& scales, Codes&& codes) noexcept {
+    using F = formats::legacy_format<Bits, Affine>;
+    if (imatrix) return F::quantize_row(x, y, n, imatrix);
+    const std::int64_t nb = n / 32;
+    std::int64_t i = 0;
+    for (; i + B <= nb; i += B) quantize_legacy_blocks<Bits, Affine, B>(x + 32 * i, y + i, scales, codes);
+    for (; i < nb; ++i)
+        if (!quantize_legacy_block_avx2<Bits, Affine>(x + 32 * i, y[i])) F::quantize_row(x + 32 * i, y + i, 32, nullptr);
+}
+
 /// amax/127 int8 quantization of 32 values (q8_0, q8_1): returns d, writes the codes, and the
 /// code sum when asked.
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float quantize_int8_block_avx2(const float* x, std::int8_t* qs, int* sum) noexcept {
@@ -249,17 +263,9 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
         }
     }
 
-    /// Eight blocks at a time (x86::quantize_legacy_blocks).
+    /// Eight blocks at a time (x86::quantize_legacy_row).
     LOWBIT_TARGET_AVX2 static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
-        if (imatrix) return F::quantize_row(x, y, n, imatrix); // the weighted search stays scalar
-        const std::int64_t nb = n / 32;
-        std::int64_t i = 0;
-        for (; i + 8 <= nb; i += 8)
-            x86::quantize_legacy_blocks<Bits, Affine, 8>(x + 32 * i, y + i, scales8, [](const float* xb, float min, float id, block& b) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
-                x86::legacy_codes<Bits, Affine>(xb, min, id, b);
-            });
-        for (; i < nb; ++i)
-            if (!x86::quantize_legacy_block_avx2<Bits, Affine>(x + 32 * i, y[i])) F::quantize_row(x + 32 * i, y + i, 32, nullptr);
+        x86::quantize_legacy_row<Bits, Affine, 8>(x, y, n, imatrix, scales8, x86::legacy_codes<Bits, Affine>);
     }
 
     /// Eight blocks' d (as the scalar path: (max - min) / top, or max / -offset), 1 / d where d !=

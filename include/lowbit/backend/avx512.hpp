@@ -108,6 +108,19 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m512 pick32(__m512 table, __m512 table_
     return _mm512_permutex2var_ps(table, _mm512_ternarylogic_epi32(index, fifth, _mm512_set1_epi32(0x10), 0xD8), table_hi);
 }
 
+/// For the batched quantizers: 1 / d of sixteen block scales where d != 0 (NaN included) and 0
+/// elsewhere, as the scalar path's `d != 0 ? 1 / d : 0`, into id; the mask of the finite ones
+/// (a block whose 1 / d overflows goes the scalar way).
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __mmask16 inverse_scales(__m512 d, float* id) noexcept {
+    const __m512 inverse = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ), _mm512_set1_ps(1.0f), d);
+    _mm512_store_ps(id, inverse);
+    return _mm512_cmp_ps_mask(_mm512_abs_ps(inverse), _mm512_set1_ps(std::numeric_limits<float>::infinity()), _CMP_NEQ_UQ);
+}
+/// Sixteen floats to f16 (round to nearest even), as numeric::f32_to_f16_bits.
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i to_halves(__m512 v) noexcept {
+    return _mm512_maskz_cvtps_ph(all16, v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
 /// The 32 codes of a legacy block as unsigned bytes (for the VNNI dots).
 template <int Bits, bool Affine>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX512 __m256i legacy_codes_avx512(const typename formats::legacy_format<Bits, Affine>::block& b) noexcept {
@@ -190,14 +203,9 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
         }
     }
 
-    /// Sixteen blocks at a time (x86::quantize_legacy_blocks), the codes in 512-bit halves.
+    /// Sixteen blocks at a time (x86::quantize_legacy_row), the codes in 512-bit halves.
     LOWBIT_TARGET_AVX512 static void quantize_row(const float* x, block* y, std::int64_t n, const float* imatrix) noexcept {
-        if (imatrix) return F::quantize_row(x, y, n, imatrix); // the weighted search stays scalar
-        const std::int64_t nb = n / 32;
-        std::int64_t i = 0;
-        for (; i + 16 <= nb; i += 16) x86::quantize_legacy_blocks<Bits, Affine, 16>(x + 32 * i, y + i, scales16, codes);
-        for (; i < nb; ++i)
-            if (!x86::quantize_legacy_block_avx2<Bits, Affine>(x + 32 * i, y[i])) F::quantize_row(x + 32 * i, y + i, 32, nullptr);
+        x86::quantize_legacy_row<Bits, Affine, 16>(x, y, n, imatrix, scales16, codes);
     }
 
     /// The avx2 kernel's scales8 for sixteen blocks.
@@ -206,12 +214,10 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx512> {
         __m512 d;
         if constexpr (Affine) d = _mm512_div_ps(_mm512_sub_ps(vhi, vlo), _mm512_set1_ps(static_cast<float>(F::levels - 1)));
         else d = _mm512_div_ps(vhi, _mm512_set1_ps(static_cast<float>(-F::offset)));
-        const __m512 inverse = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ), _mm512_set1_ps(1.0f), d);
-        _mm512_store_ps(id, inverse);
-        constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-        _mm256_store_si256(reinterpret_cast<__m256i*>(d16), _mm512_maskz_cvtps_ph(x86::all16, d, nearest));
-        if constexpr (Affine) _mm256_store_si256(reinterpret_cast<__m256i*>(m16), _mm512_maskz_cvtps_ph(x86::all16, vlo, nearest));
-        return _mm512_cmp_ps_mask(_mm512_abs_ps(inverse), _mm512_set1_ps(std::numeric_limits<float>::infinity()), _CMP_NEQ_UQ);
+        const __mmask16 finite = x86::inverse_scales(d, id);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(d16), x86::to_halves(d));
+        if constexpr (Affine) _mm256_store_si256(reinterpret_cast<__m256i*>(m16), x86::to_halves(vlo));
+        return finite;
     }
 
     /// x86::legacy_codes in two 512-bit halves: values 0-15 become the low nibbles, 16-31 the
@@ -300,12 +306,8 @@ struct kernels<F, backend::avx512> {
         alignas(32) std::uint16_t d16[16], s16[16];
         for (int b = 0; b < 16; ++b) amax[b] = largest_magnitude(x + 32 * b);
         const __m512 d = _mm512_div_ps(_mm512_load_ps(amax), _mm512_set1_ps(127.0f));
-        // 1 / d where d != 0 (NaN included), 0 elsewhere; a block whose 1 / d is infinite goes the scalar way
-        const __m512 inverse = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ), _mm512_set1_ps(1.0f), d);
-        const unsigned usable = _mm512_cmp_ps_mask(_mm512_abs_ps(inverse), _mm512_set1_ps(std::numeric_limits<float>::infinity()), _CMP_NEQ_UQ);
-        _mm512_store_ps(id, inverse);
-        constexpr int nearest = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-        _mm256_store_si256(reinterpret_cast<__m256i*>(d16), _mm512_maskz_cvtps_ph(x86::all16, d, nearest));
+        const unsigned usable = x86::inverse_scales(d, id); // a block whose 1 / d is infinite goes the scalar way
+        _mm256_store_si256(reinterpret_cast<__m256i*>(d16), x86::to_halves(d));
         for (int b = 0; b < 16; ++b) {
             if (!((usable >> b) & 1u)) {
                 F::quantize_row(x + 32 * b, y + b, 32, nullptr);
@@ -316,7 +318,7 @@ struct kernels<F, backend::avx512> {
         }
         if constexpr (has_sum) { // s = sum * d, unfused
             const __m512 products = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(x86::all16, _mm512_load_si512(sums)), d);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(s16), _mm512_maskz_cvtps_ph(x86::all16, products, nearest));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(s16), x86::to_halves(products));
             for (int b = 0; b < 16; ++b)
                 if ((usable >> b) & 1u) y[b].s = f16{s16[b]};
         }
