@@ -229,6 +229,13 @@ TEST_CASE("blocks whose inverse scale overflows get code 0 under every backend")
         for (std::size_t b = 0; b < 2; ++b)
             for (std::size_t j = 0; j < code_bytes; ++j) CHECK(q_ref[b * lowbit::row_bytes(t, 32) + head + j] == 0);
     }
+    // q8_K (the K-quants' partner): -127 / max is infinite itself; every product is then an
+    // infinity or (for a zero) NaN, which the reference's rounding turns into code 0 (a vector
+    // conversion would give -128 or 127), and the sums of 16 are 0
+    std::vector<float> xk(256);
+    for (std::size_t j = 0; j < xk.size(); ++j) xk[j] = static_cast<float>(j % 5) * (j % 2 ? -3e-42f : 3e-42f);
+    const auto qk = quantize_alike_in_every_backend(lowbit::type_id::q8_K, xk, 1);
+    for (std::size_t j = 4; j < qk.size(); ++j) CHECK(qk[j] == 0); // after d (a zero): codes, sums
 }
 
 TEST_CASE("every backend dequantizes blocks with special scales exactly like the scalar path") {

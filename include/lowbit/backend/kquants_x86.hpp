@@ -13,6 +13,7 @@
 
 #include "../formats/kquants.hpp"
 
+#include <cmath>
 #include <bit>
 #include <cstddef>
 #include <utility>
@@ -607,6 +608,10 @@ struct kernels<formats::q8_K, backend::avx2> {
                 }
             }
             const float iscale = -127.0f / x[first];
+            y[i].d = 1 / iscale;
+            // |max| below ~4e-37: the scale factor is infinite, and the reference's rounding of
+            // the infinite (or, for zeros, NaN) products gives code 0 everywhere, as block{} has
+            if (!std::isfinite(iscale)) continue;
             const __m256 vs = _mm256_set1_ps(iscale);
             const __m256i top = _mm256_set1_epi32(127);
             for (int k = 0; k < 8; ++k) {
@@ -623,7 +628,6 @@ struct kernels<formats::q8_K, backend::avx2> {
                 y[i].bsums[2 * k] = static_cast<std::int16_t>(_mm256_extract_epi32(s, 0));
                 y[i].bsums[2 * k + 1] = static_cast<std::int16_t>(_mm256_extract_epi32(s, 4));
             }
-            y[i].d = 1 / iscale;
         }
     }
 };

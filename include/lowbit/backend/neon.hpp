@@ -7,6 +7,7 @@
 // reports it.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -428,6 +429,8 @@ struct kernels<formats::q8_K, backend::neon> {
             int first = 0;
             while (first < 255 && !(std::fabs(x[first]) == amax)) ++first;
             const float iscale = -127.0f / x[first];
+            y[i].d = 1 / iscale;
+            if (!std::isfinite(iscale)) continue; // as in the avx2 kernel: every code 0
             for (int h = 0; h < 16; ++h) {
                 int32x4_t c[4];
                 for (int l = 0; l < 4; ++l) // round to nearest even, as nearest_int does for |v| <= 127
@@ -437,7 +440,6 @@ struct kernels<formats::q8_K, backend::neon> {
                 vst1q_s8(y[i].qs + 16 * h, q);
                 y[i].bsums[h] = vaddlvq_s8(q);
             }
-            y[i].d = 1 / iscale;
         }
     }
 };
