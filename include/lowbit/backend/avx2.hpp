@@ -204,6 +204,18 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float legacy_dot(const XB* x, const YB* y, 
     const std::int64_t nb = n / 32;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
     std::int64_t i = 0;
+    if constexpr (std::same_as<XB, formats::block_q8_0>) {
+        // q8_0 with q8_0: each pair's scales converted on their own, two blocks per step. On an
+        // AVX2-only Zen 4 this took 3.99 -> 3.66 reference cycles per 32 values (the reference's
+        // own: 3.66); the eight-block packing below pays for the 4-bit formats (q4_0: 3.7 against
+        // 4.8 this way) but not for two plain 34-byte blocks.
+        for (; i + 2 <= nb; i += 2) {
+            const __m256 d0 = _mm256_set1_ps(half_to_float(x[i].d) * half_to_float(y[i].d));
+            const __m256 d1 = _mm256_set1_ps(half_to_float(x[i + 1].d) * half_to_float(y[i + 1].d));
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i], y[i])), d0, acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + 1], y[i + 1])), d1, acc1);
+        }
+    }
     for (; i + 8 <= nb; i += 8) {
         alignas(32) float d[8];
         __m256 dy, sy; // d and s of the partner: s only with mins
