@@ -73,9 +73,8 @@ struct lanes4 {
         const uint32x4_t low_bits = vbslq_u32(vdupq_n_u32(0x007fffffu), vreinterpretq_u32_f32(biased), vdupq_n_u32(0x4B000000u));
         return vsubq_f32(vreinterpretq_f32_u32(low_bits), vdupq_n_f32(12582912.0f));
     }
-    LOWBIT_LANE_OP f nearest_small(f t) noexcept {
-        return vsubq_f32(vaddq_f32(t, vdupq_n_f32(12582912.0f)), vdupq_n_f32(12582912.0f));
-    }
+    /// As x86::lanes8::nearest_small: one frintn (nearest, ties to even) for the two additions.
+    LOWBIT_LANE_OP f nearest_small(f t) noexcept { return vrndnq_f32(t); }
     /// four bytes, as x86::lanes16::store_codes
     LOWBIT_LANE_OP void store_codes(std::uint8_t* out, f codes, int offset, m zero) noexcept {
         const uint32x4_t c = vbicq_u32(vreinterpretq_u32_s32(vaddq_s32(vcvtq_s32_f32(codes), vdupq_n_s32(offset))), zero);

@@ -63,7 +63,10 @@ struct lanes16 {
                                                            _mm512_set1_epi32(0x4B000000), 0xEA); // (a & b) | c
         return _mm512_sub_ps(_mm512_castsi512_ps(low_bits), _mm512_set1_ps(12582912.0f));
     }
-    /// nearest() of a value known to lie within ±2^21: t + 1.5*2^23 - 1.5*2^23.
+    /// nearest() of a value known to lie within ±2^21: t + 1.5*2^23 - 1.5*2^23. A lane policy may
+    /// give -0 instead of +0 for t in (-1/2, 0): the searches' codes from it only enter products
+    /// summed from +0, where a zero of either sign changes nothing (a float sum begun at +0 is
+    /// never -0 in round to nearest), and the final codes are computed again with nearest().
     LOWBIT_LANE_OP f nearest_small(f t) noexcept {
         return _mm512_sub_ps(_mm512_add_ps(t, _mm512_set1_ps(12582912.0f)), _mm512_set1_ps(12582912.0f));
     }
@@ -117,9 +120,10 @@ struct lanes8 {
                                         _mm256_castsi256_ps(_mm256_set1_epi32(0x4B000000)));
         return _mm256_sub_ps(low_bits, _mm256_set1_ps(12582912.0f));
     }
-    LOWBIT_LANE_OP f nearest_small(f t) noexcept {
-        return _mm256_sub_ps(_mm256_add_ps(t, _mm256_set1_ps(12582912.0f)), _mm256_set1_ps(12582912.0f));
-    }
+    /// One vroundps (nearest, ties to even: the integer the two additions give) instead of two
+    /// additions, which are the busier pipes in the searches: the affine search 5-7% faster on
+    /// an AVX2-only Zen 4. (It gives -0 for t in (-1/2, 0) where they give +0; see lanes16.)
+    LOWBIT_LANE_OP f nearest_small(f t) noexcept { return _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     /// eight bytes, as lanes16::store_codes
     LOWBIT_LANE_OP void store_codes(std::uint8_t* out, f codes, int offset, m zero) noexcept {
         __m256i c = _mm256_add_epi32(_mm256_cvttps_epi32(codes), _mm256_set1_epi32(offset));
