@@ -61,10 +61,16 @@ LOWBIT_LANES_FN vf signed_max(int n, Value&& value, vm& flat) noexcept {
 }
 
 /// The values (and weights) of G groups of N: lane g of register [i][s] = value i of group W*s+g.
-template <int N, int G>
+/// In W x W tiles where the lane policy has a transpose_tile.
+template <int N, int G, class L = V>
 LOWBIT_LANES_FN void transpose_in(const float* in, float (&out)[N][G]) noexcept {
-    for (int g = 0; g < G; ++g)
-        for (int i = 0; i < N; ++i) out[i][g] = in[g * N + i];
+    if constexpr (requires { L::transpose_tile(in, N, &out[0][0], G); } && N % W == 0) {
+        for (int g = 0; g < G; g += W)
+            for (int i = 0; i < N; i += W) L::transpose_tile(in + g * N + i, N, &out[i][g], G);
+    } else {
+        for (int g = 0; g < G; ++g)
+            for (int i = 0; i < N; ++i) out[i][g] = in[g * N + i];
+    }
 }
 
 /// Codes (float lanes) back to G groups of N bytes, 0 in the lanes of `flat` groups, + offset.
@@ -154,21 +160,32 @@ LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* we
         return lf[i][s] = V::min(V::max(r, zero), top);
     };
     // The same codes where iscale * (x - min) is known to lie within ±2^21 for every x of the
-    // set: clamped first, then rounded in two operations.
-    auto codes_small = [&](int i, int s, vf iscale, vf min) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
-        const vf t = V::min(V::max(V::mul(iscale, V::sub(X(i, s), min)), zero), top);
+    // set: clamped first, then rounded in one operation; a clamp is left out where the bounds
+    // below show that no t of any set reaches past it (ClampLow: t < 0 possible; ClampHigh:
+    // t > nmax possible).
+    auto codes_small = [&]<bool ClampLow, bool ClampHigh>(int i, int s, vf iscale, vf min) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
+        vf t = V::mul(iscale, V::sub(X(i, s), min));
+        if constexpr (ClampLow) t = V::max(t, zero);
+        if constexpr (ClampHigh) t = V::min(t, top);
         return lf[i][s] = V::nearest_small(t);
     };
-    // Whether every t of this candidate is within ±2^21: x - min and the product are monotonic
-    // in x and iscale > 0, so the extremes of x bound them (a NaN or an infinity fails the test).
-    auto small = [&](const vf (&iscale)[S]) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
-        bool ok = no_nan;
+    // Whether every t of this candidate is within ±2^21, and whether any may fall below 0 or rise
+    // above nmax: x - min and the product are correctly rounded and so monotonic in x, with
+    // iscale > 0, and the same operations on the extremes of x bound them (a NaN or an infinity
+    // fails the test). (A t of -0 where the clamp would give +0 only enters sums begun at +0.)
+    struct bounds {
+        bool small, below, above;
+    };
+    auto candidate_bounds = [&](const vf (&iscale)[S]) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
+        bounds b{no_nan, false, false};
         for (int s = 0; s < S; ++s) {
             const vf lo_t = V::mul(iscale[s], V::sub(lowest[s], mn[s]));
             const vf hi_t = V::mul(iscale[s], V::sub(mx[s], mn[s]));
-            ok &= V::all(V::mand(V::ge(lo_t, V::set1(-2097152.0f)), V::le(hi_t, V::set1(2097152.0f))));
+            b.small &= V::all(V::mand(V::ge(lo_t, V::set1(-2097152.0f)), V::le(hi_t, V::set1(2097152.0f))));
+            b.below |= V::any(V::mnot(V::ge(lo_t, zero)));
+            b.above |= V::any(V::mnot(V::le(hi_t, top)));
         }
-        return ok;
+        return b;
     };
     // Σ w * (scale*L + min - x)^2 (or |.| with Mad) in order
     auto errors_as = [&]<bool Mad>(const vf (&scale)[S], const vf (&min)[S], vf (&err)[S]) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
@@ -202,18 +219,27 @@ LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* we
             iscale[s] = V::div(V::set1(numerator), range(s));
             sum_l[s] = sum_l2[s] = sum_xl[s] = zero;
         }
-        auto code_sums = [&]<bool Small>() LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
+        // Small: codes_small<ClampLow, ClampHigh>; otherwise codes
+        auto code_sums = [&]<bool Small, bool ClampLow = true, bool ClampHigh = true>() LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
             for (int i = 0; i < N; ++i)
                 for (int s = 0; s < S; ++s) {
-                    const vf l = Small ? codes_small(i, s, iscale[s], mn[s]) : codes(i, s, iscale[s], mn[s]);
+                    vf l;
+                    if constexpr (Small) l = codes_small.template operator()<ClampLow, ClampHigh>(i, s, iscale[s], mn[s]);
+                    else l = codes(i, s, iscale[s], mn[s]);
                     const vf wl = V::opaque(V::mul(Wt(i, s), l));
                     sum_l[s] = V::add(sum_l[s], wl);
                     sum_l2[s] = V::add(sum_l2[s], V::opaque(V::mul(wl, l)));
                     sum_xl[s] = V::add(sum_xl[s], V::opaque(V::mul(wl, X(i, s))));
                 }
         };
-        if (small(iscale)) code_sums.template operator()<true>();
-        else code_sums.template operator()<false>();
+        // (the first candidates' iscale is below nmax / range: t stays below nmax until one moves
+        // the min; and t < 0 only comes with a fitted min above the lowest value)
+        const bounds b = candidate_bounds(iscale);
+        if (!b.small) code_sums.template operator()<false>();
+        else if (b.below && b.above) code_sums.template operator()<true, true, true>();
+        else if (b.below) code_sums.template operator()<true, true, false>();
+        else if (b.above) code_sums.template operator()<true, false, true>();
+        else code_sums.template operator()<true, false, false>();
         vf this_scale[S], this_min[S], cur_error[S];
         vm fit[S];
         for (int s = 0; s < S; ++s) {
