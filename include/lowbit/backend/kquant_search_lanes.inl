@@ -283,6 +283,27 @@ LOWBIT_LANES_TARGET void requantize_codes(const float* x, float d, float m, int 
     }
 }
 
+/// requantize_codes for the NSub sub-blocks of Sub values of a super-block (no d zero), 4 W
+/// values at a time: their codes go to bytes four registers together where the lane policy can
+/// (store_codes4: on AVX2, two packs and a permute for 32 codes instead of four of each per 8).
+template <int Sub, int NSub, class L_ = V>
+LOWBIT_LANES_TARGET void requantize_super(const float* x, const float* d, const float* m, int lo, int hi, std::uint8_t* L) noexcept {
+    static_assert(Sub % W == 0 && (Sub * NSub) % (4 * W) == 0);
+    const vf vlo = V::set1(static_cast<float>(lo)), vhi = V::set1(static_cast<float>(hi));
+    for (int v = 0; v < Sub * NSub; v += 4 * W) {
+        vf q[4];
+        for (int k = 0; k < 4; ++k) {
+            const int j = (v + W * k) / Sub;
+            q[k] = V::min(V::max(V::nearest(V::div(V::add(V::loadu(x + v + W * k), V::set1(m[j])), V::set1(d[j]))), vlo), vhi);
+        }
+        if constexpr (requires { L_::store_codes4(L + v, q, -lo); }) {
+            L_::store_codes4(L + v, q, -lo);
+        } else {
+            for (int k = 0; k < 4; ++k) V::store_codes(L + v + W * k, q[k], -lo, V::none());
+        }
+    }
+}
+
 /// search::symmetric_codes_lanes<N, G> (weights null: x²), G a multiple of W.
 template <int N, int G>
 LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale_out) noexcept {
@@ -524,6 +545,11 @@ struct engine {
     template <int N>
     static void requantize(const float* x, float d, float m, int lo, int hi, std::uint8_t* L) noexcept {
         requantize_codes<N>(x, d, m, lo, hi, L);
+    }
+    /// requantize for every sub-block of a super-block, none of whose d is zero
+    template <int Sub, int NSub>
+    static void requantize_all(const float* x, const float* d, const float* m, int lo, int hi, std::uint8_t* L) noexcept {
+        requantize_super<Sub, NSub>(x, d, m, lo, hi, L);
     }
 };
 

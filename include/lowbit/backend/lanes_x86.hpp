@@ -124,6 +124,15 @@ struct lanes8 {
     /// additions, which are the busier pipes in the searches: the affine search 5-7% faster on
     /// an AVX2-only Zen 4. (It gives -0 for t in (-1/2, 0) where they give +0; see lanes16.)
     LOWBIT_LANE_OP f nearest_small(f t) noexcept { return _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+    /// 32 bytes: four registers of codes as store_codes (no lanes zeroed), their integers in
+    /// -128..127, packed together
+    LOWBIT_LANE_OP void store_codes4(std::uint8_t* out, const f (&codes)[4], int offset) noexcept {
+        const __m256i w01 = _mm256_packs_epi32(_mm256_cvttps_epi32(codes[0]), _mm256_cvttps_epi32(codes[1]));
+        const __m256i w23 = _mm256_packs_epi32(_mm256_cvttps_epi32(codes[2]), _mm256_cvttps_epi32(codes[3]));
+        // per 128-bit half: four codes of each register in order; the permute puts the halves' dwords in order
+        const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_add_epi8(b, _mm256_set1_epi8(static_cast<char>(offset))));
+    }
     /// out[i * out_stride + g] = in[g * in_stride + i] for g, i < 8: an 8 x 8 tile transposed
     /// with sixteen in-lane shuffles (rows k and k + 4 loaded into one register's halves), for
     /// the searches' transpose of their values into lanes. Copied float by float, that transpose

@@ -512,14 +512,20 @@ private:
         int sc[nsub], mn[nsub];
         scales::decode(b.scales, sc, mn);
         const float d = to_f32(b.d);
+        float dj[nsub], mj[nsub] = {};
+        bool some_zero = false;
         for (int j = 0; j < nsub; ++j) {
-            const float dj = mul(d, static_cast<float>(sc[j] - scales::offset));
-            if (dj == 0.0f) continue;
+            dj[j] = mul(d, static_cast<float>(sc[j] - scales::offset));
+            some_zero |= dj[j] == 0.0f;
             // (symmetric codes: (x + 0) / dj rounds to the reference's x / dj, a zero being a zero)
-            float mj = 0.0f;
-            if constexpr (affine) mj = mul(to_f32(b.dmin), static_cast<float>(mn[j]));
-            Engine::template requantize<sub>(x + sub * j, dj, mj, -code_offset, code_max - code_offset, L + sub * j);
+            if constexpr (affine) mj[j] = mul(to_f32(b.dmin), static_cast<float>(mn[j]));
         }
+        constexpr int lo = -code_offset, hi = code_max - code_offset;
+        if constexpr (requires { Engine::template requantize_all<sub, nsub>(x, dj, mj, lo, hi, L); }) {
+            if (!some_zero) return Engine::template requantize_all<sub, nsub>(x, dj, mj, lo, hi, L);
+        }
+        for (int j = 0; j < nsub; ++j)
+            if (dj[j] != 0.0f) Engine::template requantize<sub>(x + sub * j, dj[j], mj[j], lo, hi, L + sub * j);
     }
 };
 
