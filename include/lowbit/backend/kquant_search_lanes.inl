@@ -323,37 +323,57 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
     const vf zero = V::zero(), one = V::set1(1.0f);
     const vf lo = V::set1(static_cast<float>(-nmax)), hi = V::set1(static_cast<float>(nmax - 1));
 
-    vf max[S], wx[N][S];
+    vf max[S], wx[N][S], xlow[S], xhigh[S];
     vm flat[S];
     bool finite = true;
     for (int s = 0; s < S; ++s) {
         max[s] = signed_max(N, [&](int i) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return X(i, s); }, flat[s]);
+        xlow[s] = xhigh[s] = X(0, s);
         for (int i = 0; i < N; ++i) {
             wx[i][s] = V::mul(Wt(i, s), X(i, s));
             finite &= V::all(V::lt(V::abs(X(i, s)), V::set1(std::numeric_limits<float>::infinity())));
+            xlow[s] = V::min(xlow[s], X(i, s));
+            xhigh[s] = V::max(xhigh[s], X(i, s));
         }
     }
 
     // With finite values |iscale * x| <= nmax + 1 (max is the value of largest magnitude), so the
-    // codes can be clamped first and rounded in two operations; otherwise the reference's rounding
-    // of whatever the product is.
-    auto code = [&]<bool Finite>(int i, int s, vf iscale) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
-        if constexpr (Finite) return V::nearest_small(V::min(V::max(V::mul(iscale, X(i, s)), lo), hi));
-        else return V::min(V::max(V::nearest(V::mul(iscale, X(i, s))), lo), hi);
+    // codes can be clamped first and rounded in one operation; otherwise the reference's rounding
+    // of whatever the product is. A clamp is left out where no product of the candidate can pass
+    // it: the product is monotonic in x, so those of the lowest and highest x bound them all.
+    auto code = [&]<bool Finite, bool ClampLow, bool ClampHigh>(int i, int s, vf iscale) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
+        if constexpr (Finite) {
+            vf t = V::mul(iscale, X(i, s));
+            if constexpr (ClampLow) t = V::max(t, lo);
+            if constexpr (ClampHigh) t = V::min(t, hi);
+            return V::nearest_small(t);
+        } else {
+            return V::min(V::max(V::nearest(V::mul(iscale, X(i, s))), lo), hi);
+        }
     };
     // Σ wx * L and Σ w * L * L in order, every set at once (the sets' chains interleave)
-    auto sums_as = [&]<bool Finite>(const vf (&iscale)[S], vf (&sumlx)[S], vf (&suml2)[S]) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
+    auto sums_as = [&]<bool Finite, bool ClampLow = true, bool ClampHigh = true>(const vf (&iscale)[S], vf (&sumlx)[S], vf (&suml2)[S])
+                       LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
         for (int s = 0; s < S; ++s) sumlx[s] = suml2[s] = zero;
         for (int i = 0; i < N; ++i)
             for (int s = 0; s < S; ++s) {
-                const vf l = code.template operator()<Finite>(i, s, iscale[s]);
+                const vf l = code.template operator()<Finite, ClampLow, ClampHigh>(i, s, iscale[s]);
                 sumlx[s] = V::add(sumlx[s], V::opaque(V::mul(wx[i][s], l)));
                 suml2[s] = V::add(suml2[s], V::opaque(V::mul(V::mul(Wt(i, s), l), l)));
             }
     };
     auto sums = [&](const vf (&iscale)[S], vf (&sumlx)[S], vf (&suml2)[S]) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
-        if (finite) sums_as.template operator()<true>(iscale, sumlx, suml2);
-        else sums_as.template operator()<false>(iscale, sumlx, suml2);
+        if (!finite) return sums_as.template operator()<false>(iscale, sumlx, suml2);
+        bool below = false, above = false;
+        for (int s = 0; s < S; ++s) {
+            const vf a = V::mul(iscale[s], xlow[s]), b = V::mul(iscale[s], xhigh[s]);
+            below |= V::any(V::lt(V::min(a, b), lo));
+            above |= V::any(V::gt(V::max(a, b), hi));
+        }
+        if (below && above) sums_as.template operator()<true, true, true>(iscale, sumlx, suml2);
+        else if (below) sums_as.template operator()<true, true, false>(iscale, sumlx, suml2);
+        else if (above) sums_as.template operator()<true, false, true>(iscale, sumlx, suml2);
+        else sums_as.template operator()<true, false, false>(iscale, sumlx, suml2);
     };
 
     vf iscale[S], scale[S], best_score[S], best_iscale[S], sumlx[S], suml2[S];
