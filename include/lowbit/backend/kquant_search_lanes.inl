@@ -392,6 +392,7 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
         sums(iscale, sumlx, suml2);
         for (int s = 0; s < S; ++s) {
             const vm better = V::mand(V::gt(suml2[s], zero), V::gt(V::mul(sumlx[s], sumlx[s]), V::mul(best_score[s], suml2[s])));
+            if (!V::any(better)) continue; // (no lane's scale changes: the division is not needed)
             const vf sc = V::div(sumlx[s], V::select(better, suml2[s], one));
             scale[s] = V::select(better, sc, scale[s]);
             best_score[s] = V::select(better, V::mul(sc, sumlx[s]), best_score[s]);
