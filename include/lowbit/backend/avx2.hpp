@@ -477,17 +477,19 @@ struct kernels<formats::bf16, backend::avx2> {
     /// reference: 6.0); products and sums as two operations, whose four chains are shorter than
     /// the multiply-adds'.
     LOWBIT_TARGET_AVX2 static float dot(const bf16* x, const bf16* y, std::int64_t n) noexcept {
+        // (no lambdas: one returning a vector, outside a template, draws GCC's -Wpsabi in code
+        // built for baseline x86-64)
         const __m256i high = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
-        const auto even = [](__m256i v) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE { return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)); };
-        const auto odd = [&](__m256i v) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE { return _mm256_castsi256_ps(_mm256_and_si256(v, high)); };
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         std::int64_t i = 0;
         for (; i + 32 <= n; i += 32)
             for (int k = 0; k < 2; ++k) {
                 const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i + 16 * k));
                 const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y + i + 16 * k));
-                acc[2 * k] = _mm256_add_ps(acc[2 * k], _mm256_mul_ps(even(a), even(b)));
-                acc[2 * k + 1] = _mm256_add_ps(acc[2 * k + 1], _mm256_mul_ps(odd(a), odd(b)));
+                const __m256 even = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), _mm256_castsi256_ps(_mm256_slli_epi32(b, 16)));
+                const __m256 odd = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_and_si256(a, high)), _mm256_castsi256_ps(_mm256_and_si256(b, high)));
+                acc[2 * k] = _mm256_add_ps(acc[2 * k], even);
+                acc[2 * k + 1] = _mm256_add_ps(acc[2 * k + 1], odd);
             }
         double sum = x86::hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
         for (; i < n; ++i) sum += static_cast<double>(to_f32(x[i])) * static_cast<double>(to_f32(y[i]));
