@@ -73,6 +73,16 @@ LOWBIT_LANES_FN void transpose_in(const float* in, float (&out)[N][G]) noexcept 
     }
 }
 
+/// f.template operator()<ClampLow, ClampHigh>() with the clamps a candidate of the searches needs:
+/// below (some code may fall under the lowest), above (some may pass the highest).
+template <class F>
+LOWBIT_LANES_FN void with_clamps(bool below, bool above, F&& f) noexcept {
+    if (below && above) f.template operator()<true, true>();
+    else if (below) f.template operator()<true, false>();
+    else if (above) f.template operator()<false, true>();
+    else f.template operator()<false, false>();
+}
+
 /// Codes (float lanes) back to G groups of N bytes, 0 in the lanes of `flat` groups, + offset.
 template <int N, int G>
 LOWBIT_LANES_FN void transpose_codes_out(const vf (&lf)[N][G / W], const vm (&flat)[G / W], int offset, std::uint8_t* out) noexcept {
@@ -236,10 +246,9 @@ LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* we
         // the min; and t < 0 only comes with a fitted min above the lowest value)
         const bounds b = candidate_bounds(iscale);
         if (!b.small) code_sums.template operator()<false>();
-        else if (b.below && b.above) code_sums.template operator()<true, true, true>();
-        else if (b.below) code_sums.template operator()<true, true, false>();
-        else if (b.above) code_sums.template operator()<true, false, true>();
-        else code_sums.template operator()<true, false, false>();
+        else with_clamps(b.below, b.above, [&]<bool ClampLow, bool ClampHigh>() LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
+            code_sums.template operator()<true, ClampLow, ClampHigh>();
+        });
         vf this_scale[S], this_min[S], cur_error[S];
         vm fit[S];
         for (int s = 0; s < S; ++s) {
@@ -370,10 +379,9 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
             below |= V::any(V::lt(V::min(a, b), lo));
             above |= V::any(V::gt(V::max(a, b), hi));
         }
-        if (below && above) sums_as.template operator()<true, true, true>(iscale, sumlx, suml2);
-        else if (below) sums_as.template operator()<true, true, false>(iscale, sumlx, suml2);
-        else if (above) sums_as.template operator()<true, false, true>(iscale, sumlx, suml2);
-        else sums_as.template operator()<true, false, false>(iscale, sumlx, suml2);
+        with_clamps(below, above, [&]<bool ClampLow, bool ClampHigh>() LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
+            sums_as.template operator()<true, ClampLow, ClampHigh>(iscale, sumlx, suml2);
+        });
     };
 
     vf iscale[S], scale[S], best_score[S], best_iscale[S], sumlx[S], suml2[S];
