@@ -66,6 +66,12 @@ struct lanes4 {
         static constexpr std::uint32_t bit[4] = {1, 2, 4, 8};
         return vaddvq_u32(vandq_u32(a, vld1q_u32(bit)));
     }
+    LOWBIT_LANE_OP f fused_mul_sub(f a, f b, f c) noexcept { return vfmaq_f32(vnegq_f32(c), a, b); }
+    LOWBIT_LANE_OP f fused_sub_mul(f a, f b, f c) noexcept { return vfmsq_f32(c, a, b); }
+    LOWBIT_LANE_OP bool any_sign(f g, f a, f b) noexcept {
+        const uint32x4_t either = vorrq_u32(vreinterpretq_u32_f32(a), vreinterpretq_u32_f32(b));
+        return vmaxvq_u32(vbicq_u32(either, vreinterpretq_u32_f32(g))) >= 0x80000000u;
+    }
     LOWBIT_LANE_OP f opaque(f a) noexcept { return neon::opaque(a); }
     /// The reference's nearest_int of each lane, as x86::lanes16::nearest.
     LOWBIT_LANE_OP f nearest(f t) noexcept {

@@ -9,7 +9,10 @@
 //   min, max; gt, lt, ge, le (ordered), neq (unordered), ordered; select(m, a, b) = m ? a : b;
 //   none (no lane), mand, mor, mnot; all, any, bits (lane i in bit i); opaque (a barrier
 //   against contraction into an FMA); nearest (the reference's nearest_int trick), nearest_small (the same for |t| <= 2^21);
-//   store_codes (cvtt + offset as bytes, 0 in the lanes of a mask).
+//   store_codes (cvtt + offset as bytes, 0 in the lanes of a mask); fused_mul_sub(a, b, c) =
+//   a*b - c and fused_sub_mul(a, b, c) = c - a*b, each rounded once (for tests whose sign must
+//   be the exact one, never for a value the scalar path computes); any_sign(g, a, b): a lane
+//   where g has its sign bit clear and a or b has it set.
 #pragma once
 
 #include "avx512.hpp"
@@ -54,6 +57,13 @@ struct lanes16 {
     LOWBIT_LANE_OP bool all(m a) noexcept { return a == all16; }
     LOWBIT_LANE_OP bool any(m a) noexcept { return a != 0; }
     LOWBIT_LANE_OP unsigned bits(m a) noexcept { return a; }
+    LOWBIT_LANE_OP f fused_mul_sub(f a, f b, f c) noexcept { return _mm512_fmsub_ps(a, b, c); }
+    LOWBIT_LANE_OP f fused_sub_mul(f a, f b, f c) noexcept { return _mm512_fnmadd_ps(a, b, c); }
+    LOWBIT_LANE_OP bool any_sign(f g, f a, f b) noexcept {
+        const __m512i sign = _mm512_castps_si512(_mm512_set1_ps(-0.0f));
+        const __m512i either = _mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b));
+        return _mm512_mask_test_epi32_mask(_mm512_testn_epi32_mask(_mm512_castps_si512(g), sign), either, sign) != 0;
+    }
     LOWBIT_LANE_OP f opaque(f a) noexcept { return x86::opaque(a); }
     /// The reference's nearest_int of each lane (the integer as a float): t + 1.5*2^23, whose low
     /// 23 bits are the integer + 2^22, put under the exponent of 2^23 and 1.5*2^23 taken off.
@@ -113,6 +123,9 @@ struct lanes8 {
     LOWBIT_LANE_OP bool all(m a) noexcept { return _mm256_movemask_ps(a) == 0xFF; }
     LOWBIT_LANE_OP bool any(m a) noexcept { return _mm256_movemask_ps(a) != 0; }
     LOWBIT_LANE_OP unsigned bits(m a) noexcept { return static_cast<unsigned>(_mm256_movemask_ps(a)); }
+    LOWBIT_LANE_OP f fused_mul_sub(f a, f b, f c) noexcept { return _mm256_fmsub_ps(a, b, c); }
+    LOWBIT_LANE_OP f fused_sub_mul(f a, f b, f c) noexcept { return _mm256_fnmadd_ps(a, b, c); }
+    LOWBIT_LANE_OP bool any_sign(f g, f a, f b) noexcept { return !_mm256_testc_ps(g, _mm256_or_ps(a, b)); } // vorps, vtestps
     LOWBIT_LANE_OP f opaque(f a) noexcept { return x86::opaque(a); }
     LOWBIT_LANE_OP f nearest(f t) noexcept {
         const f biased = _mm256_add_ps(x86::opaque(t), _mm256_set1_ps(12582912.0f));
