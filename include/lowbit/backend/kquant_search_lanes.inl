@@ -480,17 +480,30 @@ LOWBIT_LANES_TARGET void refined_search(int nmax, const float* x, std::int8_t* L
         flat[s] = V::lt(amax[s], V::set1(search::group_max_eps));
         iscale[s] = V::div(lo, V::select(flat[s], one, max[s]));
     }
-    for (int i = 0; i < N; ++i)
-        LOWBIT_LANES_UNROLL
-        for (int s = 0; s < S; ++s) {
-            cs[i][s].l = V::min(V::max(V::nearest(V::mul(iscale[s], X(i, s))), lo), hi);
-            const vf w = Wt(i, s);
-            cs[i][s].lx = V::opaque(V::mul(WX(w, i, s), cs[i][s].l));
-            cs[i][s].l2 = V::opaque(V::mul(V::opaque(V::mul(w, cs[i][s].l)), cs[i][s].l));
-            sumlx[s] = V::add(sumlx[s], cs[i][s].lx);
-            suml2[s] = V::add(suml2[s], cs[i][s].l2);
-            bounds(i, s);
-        }
+    // The first codes. |iscale * x| <= nmax for finite x (max is the value of largest magnitude),
+    // so they are rounded in one operation (Small), unless some x is not finite: then some
+    // lane's Σ w l² is not finite either (x NaN: NaN; x inf: w = inf, and l² > 0 or inf * 0),
+    // and the codes are computed again with the reference's rounding trick.
+    auto first_codes = [&]<bool Small>() LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE {
+        for (int s = 0; s < S; ++s) sumlx[s] = suml2[s] = zero;
+        for (int i = 0; i < N; ++i)
+            LOWBIT_LANES_UNROLL
+            for (int s = 0; s < S; ++s) {
+                const vf t = V::mul(iscale[s], X(i, s));
+                cs[i][s].l = Small ? V::nearest_small(V::min(V::max(t, lo), hi)) : V::min(V::max(V::nearest(t), lo), hi);
+                const vf w = Wt(i, s);
+                cs[i][s].lx = V::opaque(V::mul(WX(w, i, s), cs[i][s].l));
+                cs[i][s].l2 = V::opaque(V::mul(V::opaque(V::mul(w, cs[i][s].l)), cs[i][s].l));
+                sumlx[s] = V::add(sumlx[s], cs[i][s].lx);
+                suml2[s] = V::add(suml2[s], cs[i][s].l2);
+                bounds(i, s);
+            }
+    };
+    first_codes.template operator()<true>();
+    bool finite = true;
+    for (int s = 0; s < S; ++s) finite &= V::all(V::lt(suml2[s], V::set1(std::numeric_limits<float>::infinity())));
+    if (!finite) [[unlikely]]
+        first_codes.template operator()<false>();
     // (a flat lane's sums are not used: its scale and codes are zero; negative, they keep its
     // steps off the exact path)
     for (int s = 0; s < S; ++s) sumlx[s] = V::select(flat[s], V::set1(-1.0f), sumlx[s]);
