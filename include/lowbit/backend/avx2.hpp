@@ -196,19 +196,16 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i dot_u8_avx2(__m256i x, __m256i y) n
 
 /// The dot driver of the 32-value block formats: scales converted eight blocks at a time, the
 /// per-block int32 sums (Kernels::block_sums) scaled and summed in two chains. Formats with a min term
-/// (q4_1, q5_1 against q8_1) add m_x * s_y per block. (The VNNI backend has its own driver,
-/// x86::legacy_dot_pairs, two blocks per 512-bit vector.)
+/// (q4_1, q5_1 against q8_1) add m_x * s_y per block; kernels whose block sums are cheap
+/// (Kernels::scales_per_pair) convert each pair's scales on their own instead. (The VNNI backend
+/// has its own driver, x86::legacy_dot_pairs, two blocks per 512-bit vector.)
 template <class Kernels, class XB, class YB>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float legacy_dot(const XB* x, const YB* y, std::int64_t n) noexcept {
     constexpr bool with_min = requires(const XB& b) { b.m; };
     const std::int64_t nb = n / 32;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
     std::int64_t i = 0;
-    if constexpr (std::same_as<XB, formats::block_q8_0>) {
-        // q8_0 with q8_0: each pair's scales converted on their own, two blocks per step. On an
-        // AVX2-only Zen 4 this took 3.99 -> 3.66 reference cycles per 32 values (the reference's
-        // own: 3.66); the eight-block packing below pays for the 4-bit formats (q4_0: 3.7 against
-        // 4.8 this way) but not for two plain 34-byte blocks.
+    if constexpr (Kernels::scales_per_pair) { // two blocks a step, each pair's scales on their own
         for (; i + 2 <= nb; i += 2) {
             const __m256 d0 = _mm256_set1_ps(half_to_float(x[i].d) * half_to_float(y[i].d));
             const __m256 d1 = _mm256_set1_ps(half_to_float(x[i + 1].d) * half_to_float(y[i + 1].d));
@@ -244,6 +241,9 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
     using F = formats::legacy_format<Bits, Affine>;
     using block = typename F::block;
     using partner_block = typename F::partner::block;
+    /// (x86::legacy_dot: the eight-block scale packing pays here, q4_0 3.7 against 4.8 reference
+    /// cycles per 32 values with scales per pair, on an AVX2-only Zen 4)
+    static constexpr bool scales_per_pair = false;
 
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_block(const block& x, __m256 d, __m256 m, float* y) noexcept {
@@ -314,6 +314,10 @@ template <class F>
 struct kernels<F, backend::avx2> {
     using block = typename F::block;
     static constexpr bool has_sum = std::same_as<F, formats::q8_1>;
+    /// (x86::legacy_dot: q8_0 against q8_0, two plain 34-byte blocks, does not pay for the
+    /// eight-block scale packing: 3.99 -> 3.66 reference cycles per 32 values with scales per
+    /// pair on an AVX2-only Zen 4, the reference's own 3.66; q8_1 has its sums and keeps it)
+    static constexpr bool scales_per_pair = !has_sum;
 
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_block(const block& x, __m256 d, float* y) noexcept {

@@ -279,6 +279,11 @@ LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* we
     codes_by_group<N, G>(x, best_iscale, &best_code_min, flat, 0, nmax, 0, L);
 }
 
+/// The codes of W values against scale d and min m: (x + m) / d rounded, clamped to [lo, hi].
+LOWBIT_LANES_FN vf requantized(const float* x, vf d, vf m, vf lo, vf hi) noexcept {
+    return V::min(V::max(V::nearest(V::div(V::add(V::loadu(x), m), d)), lo), hi);
+}
+
 /// search::portable_engine::requantize, W values at a time.
 template <int N>
 LOWBIT_LANES_TARGET void requantize_codes(const float* x, float d, float m, int lo, int hi, std::uint8_t* L) noexcept {
@@ -286,10 +291,7 @@ LOWBIT_LANES_TARGET void requantize_codes(const float* x, float d, float m, int 
     const vf vd = V::set1(d), vmin = V::set1(m);
     const vf vlo = V::set1(static_cast<float>(lo)), vhi = V::set1(static_cast<float>(hi));
     const vm none = V::none();
-    for (int l = 0; l < N; l += W) {
-        const vf q = V::min(V::max(V::nearest(V::div(V::add(V::loadu(x + l), vmin), vd)), vlo), vhi);
-        V::store_codes(L + l, q, -lo, none);
-    }
+    for (int l = 0; l < N; l += W) V::store_codes(L + l, requantized(x + l, vd, vmin, vlo, vhi), -lo, none);
 }
 
 /// requantize_codes for the NSub sub-blocks of Sub values of a super-block (no d zero), 4 W
@@ -303,7 +305,7 @@ LOWBIT_LANES_TARGET void requantize_super(const float* x, const float* d, const 
         vf q[4];
         for (int k = 0; k < 4; ++k) {
             const int j = (v + W * k) / Sub;
-            q[k] = V::min(V::max(V::nearest(V::div(V::add(V::loadu(x + v + W * k), V::set1(m[j])), V::set1(d[j]))), vlo), vhi);
+            q[k] = requantized(x + v + W * k, V::set1(d[j]), V::set1(m[j]), vlo, vhi);
         }
         if constexpr (requires { L_::store_codes4(L + v, q, -lo); }) {
             L_::store_codes4(L + v, q, -lo);
@@ -551,14 +553,12 @@ LOWBIT_LANES_TARGET void refined_search(int nmax, const float* x, std::int8_t* L
         for (int s = 0; s < S; ++s) active[s] = V::mnot(flat[s]);
         for (int pass = 0; pass < 5; ++pass) {
             vm changed[S];
-            bool any = false;
+            bool on[S], any = false;
             for (int s = 0; s < S; ++s) {
                 changed[s] = V::none();
-                any |= V::any(active[s]);
+                any |= on[s] = V::any(active[s]);
             }
             if (!any) break;
-            bool on[S];
-            for (int s = 0; s < S; ++s) on[s] = V::any(active[s]);
             for (int i = 0; i < N; ++i)
                 LOWBIT_LANES_UNROLL
                 for (int s = 0; s < S; ++s)
