@@ -182,7 +182,7 @@ LOWBIT_LANES_TARGET void affine_search(int nmax, const float* x, const float* we
     // Whether every t of this candidate is within ±2^21, and whether any may round below 0 or
     // above nmax: x - min and the product are correctly rounded and so monotonic in x, with
     // iscale > 0, and the same operations on the extremes of x bound them (a NaN or an infinity
-    // fails the test). (A t in [-1/2, 0] rounds to -0 where the clamp would give +0: such a code
+    // fails the test). (A t in (-1/2, 0) rounds to -0 where the clamp would give +0: such a code
     // only enters products summed from +0, or added to the min before x is taken off and the
     // difference squared or its magnitude taken, where a zero of either sign gives the same bits;
     // the final codes are computed again with nearest. Leaving out clamps whose bound is a code's
