@@ -212,65 +212,18 @@ TEST_CASE("every backend quantizes rows without extreme values exactly like the 
     }
 }
 
-namespace {
-/// The float of the ulps around `guess` whose product with `factor` (one rounding) is exactly
-/// `target`, or 0 where none is.
-float product_hits(float factor, float target, float guess) {
-    float v = guess;
-    for (int k = 0; k < 8; ++k) v = std::nextafter(v, 0.0f);
-    for (int k = 0; k < 17; ++k, v = std::nextafter(v, 2.0f)) {
-        volatile float product = factor * v; // (volatile: one rounded product, not fused)
-        if (product == target) return v;
-    }
-    return 0.0f;
-}
-} // namespace
-
 TEST_CASE("codes whose product lands on a half past the end of the range are clamped alike in every backend") {
     // The searches leave a clamp out where no product of a candidate can round past the code
     // range; a product of exactly nmax - 1/2 (which rounds to even, past it) or -nmax - 1/2 must
-    // still be clamped. Each row puts every group's max at 1 and one value at such a product for
-    // one candidate of the search, with no value beyond it, so no other group asks for the clamp.
+    // still be clamped (half_product_rows, support.hpp).
     backend_guard guard;
-    const std::int64_t n = 1024;
-    int rows = 0;
-    // q6_K: candidates iscale = -(32 + 0.1 is) / max for is in -9..9, codes -32..31
-    for (int is = -9; is <= 9; ++is) {
-        const float num = 32.0f + 0.1f * static_cast<float>(is);
-        for (const bool high : {true, false}) {
-            const float target = high ? 31.5f : 32.5f; // t = +31.5 (opposite sign to max) or -32.5
-            if (!high && num < target) continue;
-            const float v = product_hits(num, target, target / num);
-            if (v == 0.0f || v > 1.0f) continue;
-            std::vector<float> x(static_cast<std::size_t>(n));
-            for (std::size_t j = 0; j < x.size(); ++j) {
-                const std::size_t i = j % 16;
-                x[j] = i == 0 ? 1.0f : i == 1 + j / 16 % 15 ? (high ? -v : v) : static_cast<float>(static_cast<int>(i) - 8) * 0.03f;
-            }
-            CAPTURE(is);
-            CAPTURE(high);
-            quantize_alike_in_every_backend(lowbit::type_id::q6_K, x, 1);
-            ++rows;
-        }
+    const auto rows = half_product_rows();
+    for (const auto& r : rows) {
+        CAPTURE(r.what);
+        quantize_alike_in_every_backend(r.type, r.x, 1);
     }
-    // q4_K: candidates iscale = (15 - 1 + 0.1 is) / (max - min) for is in 0..20, codes 0..15;
-    // with min 0 and max 1, t = iscale * x reaches 15.5
-    for (int is = 0; is <= 20; ++is) {
-        const float num = (-1.0f + 0.1f * static_cast<float>(is)) + 15.0f;
-        if (num < 15.5f) continue;
-        const float v = product_hits(num, 15.5f, 15.5f / num);
-        if (v == 0.0f || v > 1.0f) continue;
-        std::vector<float> x(static_cast<std::size_t>(n));
-        for (std::size_t j = 0; j < x.size(); ++j) {
-            const std::size_t i = j % 32;
-            x[j] = i == 0 ? 1.0f : i == 1 ? 0.0f : i == 2 + j / 32 % 30 ? v : static_cast<float>(i) * 0.01f;
-        }
-        CAPTURE(is);
-        quantize_alike_in_every_backend(lowbit::type_id::q4_K, x, 1);
-        ++rows;
-    }
-    CHECK(rows >= 20);
-    MESSAGE(rows << " rows with a product on a half");
+    CHECK(rows.size() >= 20);
+    MESSAGE(rows.size() << " rows with a product on a half");
 }
 
 TEST_CASE("blocks whose inverse scale overflows get code 0 under every backend") {
