@@ -157,8 +157,9 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void quantize_legacy_row(const float* x, ty
     using F = formats::legacy_format<Bits, Affine>;
     if (imatrix) return F::quantize_row(x, y, n, imatrix);
     const std::int64_t nb = n / 32;
+    const std::int64_t batched = nb - nb % B; // (not i + B <= nb: GCC then warns of an overflow no row can reach)
     std::int64_t i = 0;
-    for (; i + B <= nb; i += B) quantize_legacy_blocks<Bits, Affine, B>(x + 32 * i, y + i, scales, codes);
+    for (; i < batched; i += B) quantize_legacy_blocks<Bits, Affine, B>(x + 32 * i, y + i, scales, codes);
     for (; i < nb; ++i)
         if (!quantize_legacy_block_avx2<Bits, Affine>(x + 32 * i, y[i])) F::quantize_row(x + 32 * i, y + i, 32, nullptr);
 }
