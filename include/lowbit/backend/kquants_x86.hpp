@@ -219,16 +219,44 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
     /// rounded, minus ml, as the scalar path computes them) with one vpermps, which reads the
     /// low three bits of each dword; wider codes are converted and scaled. The loop this
     /// replaces computed each slice's shifts at run time and broadcast each scale per eight
-    /// values: q2_K 9.85 -> 6.8, q4_K 9.95 -> 7.6.
+    /// values: q2_K 9.85 -> 6.8, q4_K 9.95 -> 7.6. q4_K then went through its sub-blocks in
+    /// pairs, one widening load for the two nibbles of eight bytes, in a loop of four pairs
+    /// rather than unrolled whole: 7.6 -> 6.9 (half the loads, a quarter of the code).
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         constexpr bool value_table = K::code_bits <= 3;
         constexpr bool from_bytes = K::high::bits > 0;
+        // affine four-bit codes whose sub-blocks 2p and 2p + 1 are the low and high nibbles of the
+        // same 32 bytes (q4_K): one widening load serves both sub-blocks' eight values
+        constexpr bool nibble_pairs = K::affine && K::code_bits == 4 && !from_bytes && K::sub == 32 && K::nsub % 2 == 0 && [] {
+            for (int p = 0; p < K::nsub / 2; ++p)
+                if (K::low::byte_of(64 * p) != K::low::byte_of(64 * p + 32) || K::low::shift_of(64 * p) != 0 ||
+                    K::low::shift_of(64 * p + 32) != 4)
+                    return false;
+            return true;
+        }();
         [[maybe_unused]] __m256i slice_bytes;
         for (std::int64_t i = 0; i < n / 256; ++i) {
             alignas(32) float dl[16], ml[16];
             x86::kquant_sub_scales<K>(x[i], dl, ml);
             float* out = y + 256 * i;
+            if constexpr (nibble_pairs) {
+                const std::uint8_t* field = x[i].*K::policy::low_field;
+                for (int p = 0; p < K::nsub / 2; ++p) {
+                    const __m256 s0 = _mm256_broadcast_ss(dl + 2 * p), m0 = _mm256_broadcast_ss(ml + 2 * p);
+                    const __m256 s1 = _mm256_broadcast_ss(dl + 2 * p + 1), m1 = _mm256_broadcast_ss(ml + 2 * p + 1);
+                    const std::uint8_t* bytes = field + K::low::byte_of(64 * p);
+                    LOWBIT_UNROLL
+                    for (int g = 0; g < 4; ++g) {
+                        const __m256i raw = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + 8 * g)));
+                        const __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(raw, _mm256_set1_epi32(15)));
+                        const __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(raw, 4));
+                        x86::store8<Stream>(out + 64 * p + 8 * g, _mm256_sub_ps(x86::opaque(_mm256_mul_ps(s0, lo)), m0));
+                        x86::store8<Stream>(out + 64 * p + 32 + 8 * g, _mm256_sub_ps(x86::opaque(_mm256_mul_ps(s1, hi)), m1));
+                    }
+                }
+                continue;
+            }
             [&]<int... J>(std::integer_sequence<int, J...>) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
                 const auto sub_block = [&]<int S>(std::integral_constant<int, S>) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
                     const __m256 scale = _mm256_broadcast_ss(dl + S);
