@@ -209,6 +209,17 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
         }
     }
 
+    /// A one-bit high field with the bit of value l of sub-block j in bit j of byte l.
+    static constexpr bool high_bit_per_sub_block() noexcept {
+        if constexpr (K::high::bits != 1) {
+            return false;
+        } else {
+            for (int j = 0; j < K::nsub; ++j)
+                if (K::high::byte_of(32 * j) != 0 || K::high::shift_of(32 * j) != j) return false;
+            return K::sub == 32;
+        }
+    }
+
     /// Eight values at a time, every shift and offset a constant of the unrolled loops. Codes
     /// of one field (q2_K, q4_K) are widened from their bytes by one zero-extending load
     /// (x86::kquant_codes8); codes of two fields are put together 32 at a time as bytes
@@ -219,22 +230,27 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
     /// rounded, minus ml, as the scalar path computes them) with one vpermps, which reads the
     /// low three bits of each dword; wider codes are converted and scaled. The loop this
     /// replaces computed each slice's shifts at run time and broadcast each scale per eight
-    /// values: q2_K 9.85 -> 6.8, q4_K 9.95 -> 7.6. q4_K then went through its sub-blocks in
-    /// pairs, one widening load for the two nibbles of eight bytes, in a loop of four pairs
-    /// rather than unrolled whole: 7.6 -> 6.9 (half the loads, a quarter of the code).
+    /// values: q2_K 9.85 -> 6.8, q4_K 9.95 -> 7.6. q4_K and q5_K then went through their
+    /// sub-blocks in pairs (nibble_pairs below), in a loop of four pairs rather than unrolled
+    /// whole: q4_K 7.6 -> 6.9 (half the loads, a quarter of the code), q5_K 9.55 -> 9.1.
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         constexpr bool value_table = K::code_bits <= 3;
         constexpr bool from_bytes = K::high::bits > 0;
-        // affine four-bit codes whose sub-blocks 2p and 2p + 1 are the low and high nibbles of the
-        // same 32 bytes (q4_K): one widening load serves both sub-blocks' eight values
-        constexpr bool nibble_pairs = K::affine && K::code_bits == 4 && !from_bytes && K::sub == 32 && K::nsub % 2 == 0 && [] {
+        // affine formats whose sub-blocks 2p and 2p + 1 have their low four code bits in the low
+        // and high nibbles of the same 32 bytes (q4_K, q5_K) go through their sub-blocks in pairs:
+        // with four-bit codes (nibble_pairs, q4_K) one widening load serves both sub-blocks' eight
+        // values; with a fifth bit in bit j of the high field's byte l for value l of sub-block j
+        // (nibble_pairs_high_bit, q5_K), both sub-blocks' 32 codes come from one load of each field
+        constexpr bool paired_nibbles = K::affine && K::low::bits == 4 && K::sub == 32 && K::nsub % 2 == 0 && [] {
             for (int p = 0; p < K::nsub / 2; ++p)
-                if (K::low::byte_of(64 * p) != K::low::byte_of(64 * p + 32) || K::low::shift_of(64 * p) != 0 ||
+                if (K::low::byte_of(64 * p) != 32 * p || K::low::byte_of(64 * p + 32) != 32 * p || K::low::shift_of(64 * p) != 0 ||
                     K::low::shift_of(64 * p + 32) != 4)
                     return false;
             return true;
         }();
+        constexpr bool nibble_pairs = paired_nibbles && K::high::bits == 0;
+        constexpr bool nibble_pairs_high_bit = paired_nibbles && high_bit_per_sub_block();
         [[maybe_unused]] __m256i slice_bytes;
         for (std::int64_t i = 0; i < n / 256; ++i) {
             alignas(32) float dl[16], ml[16];
@@ -245,7 +261,7 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
                 for (int p = 0; p < K::nsub / 2; ++p) {
                     const __m256 s0 = _mm256_broadcast_ss(dl + 2 * p), m0 = _mm256_broadcast_ss(ml + 2 * p);
                     const __m256 s1 = _mm256_broadcast_ss(dl + 2 * p + 1), m1 = _mm256_broadcast_ss(ml + 2 * p + 1);
-                    const std::uint8_t* bytes = field + K::low::byte_of(64 * p);
+                    const std::uint8_t* bytes = field + 32 * p;
                     LOWBIT_UNROLL
                     for (int g = 0; g < 4; ++g) {
                         const __m256i raw = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + 8 * g)));
@@ -254,6 +270,29 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
                         x86::store8<Stream>(out + 64 * p + 8 * g, _mm256_sub_ps(x86::opaque(_mm256_mul_ps(s0, lo)), m0));
                         x86::store8<Stream>(out + 64 * p + 32 + 8 * g, _mm256_sub_ps(x86::opaque(_mm256_mul_ps(s1, hi)), m1));
                     }
+                }
+                continue;
+            }
+            if constexpr (nibble_pairs_high_bit) {
+                const std::uint8_t* lf = x[i].*K::policy::low_field;
+                const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].*K::policy::high_field));
+                for (int p = 0; p < K::nsub / 2; ++p) {
+                    const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lf + 32 * p));
+                    const __m256i hb = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * p));
+                    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+                    const __m256i c0 = _mm256_or_si256(_mm256_and_si256(ql, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), b4));
+                    const __m256i c1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), m4), _mm256_and_si256(_mm256_slli_epi16(hb, 3), b4));
+                    const __m256 s0 = _mm256_broadcast_ss(dl + 2 * p), m0 = _mm256_broadcast_ss(ml + 2 * p);
+                    const __m256 s1 = _mm256_broadcast_ss(dl + 2 * p + 1), m1 = _mm256_broadcast_ss(ml + 2 * p + 1);
+                    const auto four = [&](__m256i bytes, __m256 sc, __m256 mn, float* o) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
+                        const __m128i h0 = _mm256_castsi256_si128(bytes), h1 = _mm256_extracti128_si256(bytes, 1);
+                        const __m128i part[4] = {h0, _mm_unpackhi_epi64(h0, h0), h1, _mm_unpackhi_epi64(h1, h1)};
+                        LOWBIT_UNROLL
+                        for (int g = 0; g < 4; ++g)
+                            x86::store8<Stream>(o + 8 * g, _mm256_sub_ps(x86::opaque(_mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[g])))), mn));
+                    };
+                    four(c0, s0, m0, out + 64 * p);
+                    four(c1, s1, m1, out + 64 * p + 32);
                 }
                 continue;
             }
