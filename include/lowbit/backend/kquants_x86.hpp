@@ -144,12 +144,15 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void kquant_sub_scales(const typename K::bl
     __m128i scales, mins;
     kquant_scale_bytes<K>(b, scales, mins);
     const __m128 d_dmin = kquant_block_scales<K>(b, 1.0f); // times 1: exact
+    // (eight sub-blocks, q4_K and q5_K: the first eight entries only)
     const auto convert16 = [](float (&out)[16], __m256 factor, __m128i bytes, bool is_signed) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
-        const __m128i high = _mm_unpackhi_epi64(bytes, bytes);
         const __m256i lo = is_signed ? _mm256_cvtepi8_epi32(bytes) : _mm256_cvtepu8_epi32(bytes);
-        const __m256i hi = is_signed ? _mm256_cvtepi8_epi32(high) : _mm256_cvtepu8_epi32(high);
         _mm256_store_ps(out, _mm256_mul_ps(factor, _mm256_cvtepi32_ps(lo)));
-        _mm256_store_ps(out + 8, _mm256_mul_ps(factor, _mm256_cvtepi32_ps(hi)));
+        if constexpr (K::nsub > 8) {
+            const __m128i high = _mm_unpackhi_epi64(bytes, bytes);
+            const __m256i hi = is_signed ? _mm256_cvtepi8_epi32(high) : _mm256_cvtepu8_epi32(high);
+            _mm256_store_ps(out + 8, _mm256_mul_ps(factor, _mm256_cvtepi32_ps(hi)));
+        }
     };
     convert16(dl, _mm256_broadcastss_ps(d_dmin), scales, true);
     through_memory(dl);
