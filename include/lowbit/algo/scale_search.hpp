@@ -687,9 +687,11 @@ struct portable_engine {
     static void symmetric(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale) noexcept {
         symmetric_codes_lanes<N, G>(nmax, x, weights, L, scale);
     }
+    /// (L null: the codes are not wanted, only the scales)
     template <int N, int G>
     static void symmetric_refined(int nmax, const float* x, std::int8_t* L, float* scale) noexcept {
-        for (int g = 0; g < G; ++g) scale[g] = symmetric_codes_refined(N, nmax, x + N * g, L + N * g);
+        std::int8_t scratch[N];
+        for (int g = 0; g < G; ++g) scale[g] = symmetric_codes_refined(N, nmax, x + N * g, L ? L + N * g : scratch);
     }
     /// The final codes of a sub-block against its stored scale d and min m:
     /// L = clamp(nearest_int((x + m) / d), lo, hi) - lo. A quotient, not a product, feeds the

@@ -583,6 +583,7 @@ LOWBIT_LANES_TARGET void refined_search(int nmax, const float* x, std::int8_t* L
         const vf sc = V::select(positive, V::div(sumlx[s], V::select(positive, suml2[s], one)), zero);
         V::storeu(scale_out + W * s, V::select(flat[s], zero, sc));
     }
+    if (!L) return; // (only the scales wanted)
     vf codes[N][S];
     for (int i = 0; i < N; ++i)
         for (int s = 0; s < S; ++s) codes[i][s] = cs[i][s].l;

@@ -369,7 +369,8 @@ private:
                 sub_block_weights<R>(xb + super_block * b, qb ? qb + super_block * b : nullptr, w + super_block * b,
                                      weight_sum + nsub * b);
             if constexpr (R.search == sub_search::symmetric_refined) {
-                Engine::template symmetric_refined<sub, B * nsub>(code_offset, xb, reinterpret_cast<std::int8_t*>(L), scale);
+                // only the scales: the codes are wanted where a stored scale is zero, rarely (requantize)
+                Engine::template symmetric_refined<sub, B * nsub>(code_offset, xb, nullptr, scale);
             } else if constexpr (R.search == sub_search::symmetric) {
                 const float* weights = R.weights == weighting::x_squared ? nullptr : R.weights == weighting::imatrix ? qb : w;
                 Engine::template symmetric<sub, B * nsub>(code_offset, xb, weights, reinterpret_cast<std::int8_t*>(L), scale);
@@ -396,7 +397,7 @@ private:
         b.d = to_f16(d);
         if constexpr (affine) b.dmin = to_f16(dmin);
 
-        requantize<Engine>(x, b, L);
+        requantize<R, Engine>(x, b, L);
         pack_codes(L, b);
     }
 
@@ -507,7 +508,7 @@ private:
     /// Final codes against the scales as stored (rounded to half precision and to their codes), so
     /// that dequantization reproduces what the codes were chosen for. Sub-blocks whose stored scale
     /// is zero keep their search codes.
-    template <class Engine>
+    template <const recipe& R, class Engine>
     static void requantize(const float* x, const block& b, std::uint8_t* L) noexcept {
         int sc[nsub], mn[nsub];
         scales::decode(b.scales, sc, mn);
@@ -519,6 +520,30 @@ private:
             some_zero |= dj[j] == 0.0f;
             // (symmetric codes: (x + 0) / dj rounds to the reference's x / dj, a zero being a zero)
             if constexpr (affine) mj[j] = mul(to_f32(b.dmin), static_cast<float>(mn[j]));
+        }
+        // The code-by-code search (q3_K) ran for the scales alone (moving every sub-block's codes
+        // out of the search's lanes had taken a tenth of q3_K's quantizer); the sub-blocks whose
+        // stored scale is zero get their codes here, one by one (a sub-block of values below
+        // group_max_eps at once: codes 0), or by the engine's search of the whole super-block
+        // where more than two would need the whole search.
+        if constexpr (R.search == sub_search::symmetric_refined) {
+            if (some_zero) {
+                auto* codes = reinterpret_cast<std::int8_t*>(L);
+                int searched = 0;
+                for (int j = 0; j < nsub; ++j) {
+                    float amax = 0.0f; // (as the search finds it: a NaN never becomes it)
+                    for (int l = 0; l < sub; ++l)
+                        if (std::fabs(x[sub * j + l]) > amax) amax = std::fabs(x[sub * j + l]);
+                    searched += dj[j] == 0.0f && amax >= search::group_max_eps;
+                }
+                if (searched > 2) {
+                    float unused[nsub];
+                    Engine::template symmetric_refined<sub, nsub>(code_offset, x, codes, unused);
+                } else {
+                    for (int j = 0; j < nsub; ++j)
+                        if (dj[j] == 0.0f) search::symmetric_codes_refined(sub, code_offset, x + sub * j, codes + sub * j);
+                }
+            }
         }
         constexpr int lo = -code_offset, hi = code_max - code_offset;
         if constexpr (requires { Engine::template requantize_all<sub, nsub>(x, dj, mj, lo, hi, L); }) {
