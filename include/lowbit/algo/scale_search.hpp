@@ -25,6 +25,28 @@ using numeric::nearest_int;
 /// Below this absolute maximum a group is treated as all zeros (the reference's GROUP_MAX_EPS).
 inline constexpr float group_max_eps = 1e-15f;
 
+/// The first of n values of largest magnitude, with its sign (0 where all are zero; a NaN never
+/// is it), and that magnitude in `amax`: how the searches find their group's extreme.
+inline float largest_magnitude(int n, const float* x, float& amax) noexcept {
+    float max = 0;
+    amax = 0;
+    for (int i = 0; i < n; ++i) {
+        const float ax = std::fabs(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    return max;
+}
+
+/// A group the searches code as all zeros with scale 0: its largest magnitude below group_max_eps.
+inline bool flat_group(int n, const float* x) noexcept {
+    float amax;
+    largest_magnitude(n, x, amax);
+    return amax < group_max_eps;
+}
+
 /// How a symmetric search weighs each value when no importance weights are given.
 enum class rmse_weight : int { none = 0, square = 1, one = 2, abs = 3, sqrt_abs = 4 };
 
@@ -73,14 +95,8 @@ inline constexpr int max_group = detail_::max_group_;
 /// scales are tried. `qw` (may be null) overrides the per-value weights.
 inline float symmetric_codes(int n, int nmax, const float* LOWBIT_RESTRICT x, std::int8_t* LOWBIT_RESTRICT L,
                              int rmse_type, const float* LOWBIT_RESTRICT qw) noexcept {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    const float max = largest_magnitude(n, x, amax);
     if (amax < group_max_eps) {
         std::memset(L, 0, static_cast<std::size_t>(n));
         return 0.0f;
@@ -294,14 +310,8 @@ namespace lowbit::search {
 /// the move when the x²-weighted fit improves; at most five passes. L[i] in [0, 2*nmax).
 /// (The reference's make_q3_quants with its RMSE option, the plain q3_K sub-block search.)
 inline float symmetric_codes_refined(int n, int nmax, const float* LOWBIT_RESTRICT x, std::int8_t* LOWBIT_RESTRICT L) noexcept {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    const float max = largest_magnitude(n, x, amax);
     if (amax < group_max_eps) {
         std::memset(L, 0, static_cast<std::size_t>(n));
         return 0.0f;

@@ -52,6 +52,14 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i kquant_codes8(const typename K::blo
     return code;
 }
 
+/// Bytes 8G .. 8G+7 of a register of 32 codes (as from kquant_codes), widened to dwords.
+template <int G>
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i widen8(__m256i bytes) noexcept {
+    static_assert(G >= 0 && G < 4);
+    const __m128i half = G < 2 ? _mm256_castsi256_si128(bytes) : _mm256_extracti128_si256(bytes, 1);
+    return _mm256_cvtepu8_epi32(G % 2 ? _mm_unpackhi_epi64(half, half) : half);
+}
+
 /// The 16 bytes from a block's six-bit scale/min field on: the field's 12 and the first four
 /// bytes after it, which are still the block's own.
 template <class B>
@@ -212,6 +220,25 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
         }
     }
 
+    /// dl * code, rounded, minus ml (the affine formats' value, as the scalar path computes it)
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 affine_values(__m256i codes, __m256 scale, __m256 min) noexcept {
+        return _mm256_sub_ps(x86::opaque(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(codes))), min);
+    }
+
+    /// Affine codes whose sub-blocks 2p and 2p + 1 (of 32 values) have their low four bits in
+    /// the low and high nibbles of the same 32 bytes, 32p on.
+    static constexpr bool low_nibbles_paired() noexcept {
+        if constexpr (!K::affine || K::low::bits != 4 || K::sub != 32 || K::nsub % 2 != 0) {
+            return false;
+        } else {
+            for (int p = 0; p < K::nsub / 2; ++p)
+                if (K::low::byte_of(64 * p) != 32 * p || K::low::byte_of(64 * p + 32) != 32 * p || K::low::shift_of(64 * p) != 0 ||
+                    K::low::shift_of(64 * p + 32) != 4)
+                    return false;
+            return true;
+        }
+    }
+
     /// A one-bit high field with the bit of value l of sub-block j in bit j of byte l.
     static constexpr bool high_bit_per_sub_block() noexcept {
         if constexpr (K::high::bits != 1) {
@@ -245,15 +272,8 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
         // with four-bit codes (nibble_pairs, q4_K) one widening load serves both sub-blocks' eight
         // values; with a fifth bit in bit j of the high field's byte l for value l of sub-block j
         // (nibble_pairs_high_bit, q5_K), both sub-blocks' 32 codes come from one load of each field
-        constexpr bool paired_nibbles = K::affine && K::low::bits == 4 && K::sub == 32 && K::nsub % 2 == 0 && [] {
-            for (int p = 0; p < K::nsub / 2; ++p)
-                if (K::low::byte_of(64 * p) != 32 * p || K::low::byte_of(64 * p + 32) != 32 * p || K::low::shift_of(64 * p) != 0 ||
-                    K::low::shift_of(64 * p + 32) != 4)
-                    return false;
-            return true;
-        }();
-        constexpr bool nibble_pairs = paired_nibbles && K::high::bits == 0;
-        constexpr bool nibble_pairs_high_bit = paired_nibbles && high_bit_per_sub_block();
+        constexpr bool nibble_pairs = low_nibbles_paired() && K::high::bits == 0;
+        constexpr bool nibble_pairs_high_bit = low_nibbles_paired() && high_bit_per_sub_block();
         [[maybe_unused]] __m256i slice_bytes;
         for (std::int64_t i = 0; i < n / 256; ++i) {
             alignas(32) float dl[16], ml[16];
@@ -268,10 +288,8 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
                     LOWBIT_UNROLL
                     for (int g = 0; g < 4; ++g) {
                         const __m256i raw = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + 8 * g)));
-                        const __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(raw, _mm256_set1_epi32(15)));
-                        const __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(raw, 4));
-                        x86::store8<Stream>(out + 64 * p + 8 * g, _mm256_sub_ps(x86::opaque(_mm256_mul_ps(s0, lo)), m0));
-                        x86::store8<Stream>(out + 64 * p + 32 + 8 * g, _mm256_sub_ps(x86::opaque(_mm256_mul_ps(s1, hi)), m1));
+                        x86::store8<Stream>(out + 64 * p + 8 * g, affine_values(_mm256_and_si256(raw, _mm256_set1_epi32(15)), s0, m0));
+                        x86::store8<Stream>(out + 64 * p + 32 + 8 * g, affine_values(_mm256_srli_epi32(raw, 4), s1, m1));
                     }
                 }
                 continue;
@@ -288,11 +306,10 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
                     const __m256 s0 = _mm256_broadcast_ss(dl + 2 * p), m0 = _mm256_broadcast_ss(ml + 2 * p);
                     const __m256 s1 = _mm256_broadcast_ss(dl + 2 * p + 1), m1 = _mm256_broadcast_ss(ml + 2 * p + 1);
                     const auto four = [&](__m256i bytes, __m256 sc, __m256 mn, float* o) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
-                        const __m128i h0 = _mm256_castsi256_si128(bytes), h1 = _mm256_extracti128_si256(bytes, 1);
-                        const __m128i part[4] = {h0, _mm_unpackhi_epi64(h0, h0), h1, _mm_unpackhi_epi64(h1, h1)};
-                        LOWBIT_UNROLL
-                        for (int g = 0; g < 4; ++g)
-                            x86::store8<Stream>(o + 8 * g, _mm256_sub_ps(x86::opaque(_mm256_mul_ps(sc, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[g])))), mn));
+                        x86::store8<Stream>(o, affine_values(x86::widen8<0>(bytes), sc, mn));
+                        x86::store8<Stream>(o + 8, affine_values(x86::widen8<1>(bytes), sc, mn));
+                        x86::store8<Stream>(o + 16, affine_values(x86::widen8<2>(bytes), sc, mn));
+                        x86::store8<Stream>(o + 24, affine_values(x86::widen8<3>(bytes), sc, mn));
                     };
                     four(c0, s0, m0, out + 64 * p);
                     four(c1, s1, m1, out + 64 * p + 32);
@@ -316,8 +333,7 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
                             const auto codes = [&]<bool Clean>() LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
                                 if constexpr (from_bytes) {
                                     if constexpr (V % 32 == 0) slice_bytes = x86::kquant_codes<K>(x[i], V / 32);
-                                    const __m128i half = (V % 32) < 16 ? _mm256_castsi256_si128(slice_bytes) : _mm256_extracti128_si256(slice_bytes, 1);
-                                    return _mm256_cvtepu8_epi32(V % 16 ? _mm_unpackhi_epi64(half, half) : half);
+                                    return x86::widen8<V % 32 / 8>(slice_bytes);
                                 } else {
                                     return x86::kquant_codes8<K, V, Clean>(x[i]);
                                 }
@@ -326,9 +342,12 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
                                 v = _mm256_permutevar8x32_ps(table, codes.template operator()<false>());
                             } else {
                                 __m256i q = codes.template operator()<true>();
-                                if constexpr (!K::affine) q = _mm256_sub_epi32(q, _mm256_set1_epi32(K::code_offset));
-                                v = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(q));
-                                if constexpr (K::affine) v = _mm256_sub_ps(x86::opaque(v), min);
+                                if constexpr (K::affine) {
+                                    v = affine_values(q, scale, min);
+                                } else {
+                                    q = _mm256_sub_epi32(q, _mm256_set1_epi32(K::code_offset));
+                                    v = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(q));
+                                }
                             }
                             x86::store8<Stream>(out + V, v);
                         };

@@ -530,12 +530,7 @@ private:
             if (some_zero) {
                 auto* codes = reinterpret_cast<std::int8_t*>(L);
                 int searched = 0;
-                for (int j = 0; j < nsub; ++j) {
-                    float amax = 0.0f; // (as the search finds it: a NaN never becomes it)
-                    for (int l = 0; l < sub; ++l)
-                        if (std::fabs(x[sub * j + l]) > amax) amax = std::fabs(x[sub * j + l]);
-                    searched += dj[j] == 0.0f && amax >= search::group_max_eps;
-                }
+                for (int j = 0; j < nsub; ++j) searched += dj[j] == 0.0f && !search::flat_group(sub, x + sub * j);
                 if (searched > 2) {
                     float unused[nsub];
                     Engine::template symmetric_refined<sub, nsub>(code_offset, x, codes, unused);
