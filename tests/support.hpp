@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -91,6 +92,15 @@ inline long first_difference(const std::vector<float>& a, const std::vector<floa
     for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
         if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) return static_cast<long>(i);
     return a.size() == b.size() ? -1 : static_cast<long>(std::min(a.size(), b.size()));
+}
+
+/// n standard-normal floats from a generator seeded with `seed`.
+inline std::vector<float> gaussian_row(std::int64_t n, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> gauss(0.0f, 1.0f);
+    std::vector<float> x(static_cast<std::size_t>(n));
+    for (auto& v : x) v = gauss(rng);
+    return x;
 }
 
 /// The float among the ulps around `guess` whose product with `factor` (one rounding) is

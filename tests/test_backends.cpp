@@ -41,10 +41,7 @@ std::int64_t block_of(lowbit::type_id t) { return lowbit::find_layout(t)->block_
 /// Without `extremes`, no value near the float range (case 10 stays plain gaussian): the K-quant
 /// searches take their fast paths only where every value of a batch is below 2^36.
 std::vector<float> tricky_row(std::int64_t n, std::uint32_t seed, bool extremes = true) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> gauss(0.0f, 1.0f);
-    std::vector<float> x(static_cast<std::size_t>(n));
-    for (auto& v : x) v = gauss(rng);
+    auto x = gaussian_row(n, seed);
     for (std::int64_t b = 0; b + 32 <= n; b += 32) {
         float* p = x.data() + b;
         switch ((b / 32) % 12) {

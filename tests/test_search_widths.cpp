@@ -113,10 +113,7 @@ long first_difference(const std::vector<float>& x, const float* imatrix) {
 /// blocks, ties of magnitude, half-integer grids, values a hair below the max, denormals, and
 /// (with `extremes`) huge values and non-finite ones.
 std::vector<float> row(std::int64_t n, std::uint32_t seed, bool extremes) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> gauss(0.0f, 1.0f);
-    std::vector<float> x(static_cast<std::size_t>(n));
-    for (auto& v : x) v = gauss(rng);
+    auto x = gaussian_row(n, seed);
     for (std::int64_t b = 0; b + 16 <= n; b += 16) {
         float* p = x.data() + b;
         switch ((b / 16 + seed) % 13) {
