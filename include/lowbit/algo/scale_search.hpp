@@ -90,6 +90,16 @@ LOWBIT_INLINE int round_fenced(float x) noexcept {
 /// Most values one search call takes (its scratch arrays are on the stack).
 inline constexpr int max_group = detail_::max_group_;
 
+/// The codes of a symmetric search's candidate: L = clamp(nearest_int(iscale * x), -nmax, nmax - 1)
+/// + nmax (what a search below gives, knowing the factor of the candidate it took).
+inline void symmetric_codes_for(int n, int nmax, float iscale, const float* LOWBIT_RESTRICT x,
+                                std::int8_t* LOWBIT_RESTRICT L) noexcept {
+    for (int i = 0; i < n; ++i) {
+        const int l = nearest_int(mul(iscale, x[i]));
+        L[i] = static_cast<std::int8_t>(nmax + clamp(l, -nmax, nmax - 1));
+    }
+}
+
 /// Symmetric codes: x ≈ scale * (L - nmax), L in [0, 2*nmax). `rmse_type` 0 takes the first
 /// guess; negative values stop after one least-squares refinement; otherwise 18 more candidate
 /// scales are tried. `qw` (may be null) overrides the per-value weights.
@@ -103,10 +113,7 @@ inline float symmetric_codes(int n, int nmax, const float* LOWBIT_RESTRICT x, st
     }
     float iscale = static_cast<float>(-nmax) / max;
     if (rmse_type == 0) {
-        for (int i = 0; i < n; ++i) {
-            const int l = nearest_int(mul(iscale, x[i]));
-            L[i] = static_cast<std::int8_t>(nmax + clamp(l, -nmax, nmax - 1));
-        }
+        symmetric_codes_for(n, nmax, iscale, x, L);
         return 1 / iscale;
     }
     bool return_early = false;
@@ -580,10 +587,13 @@ void affine_codes_weighted_lanes(int nmax, const float* LOWBIT_RESTRICT x, const
 namespace lowbit::search {
 
 /// symmetric_codes (with rmse_type 1) on G groups of N values at once, bit for bit the same result
-/// per group, lane by lane as affine_codes_weighted_lanes. `weights` (G*N, or null for x²).
+/// per group, lane by lane as affine_codes_weighted_lanes. `weights` (G*N, or null for x²). L
+/// (null: not wanted) gets the codes; iscale_out (may be null) the factor each group's codes were
+/// computed with (symmetric_codes_for gives them again, but for a group below group_max_eps: 0).
 template <int N, int G>
 void symmetric_codes_lanes(int nmax, const float* LOWBIT_RESTRICT x, const float* LOWBIT_RESTRICT weights,
-                           std::int8_t* LOWBIT_RESTRICT L, float* LOWBIT_RESTRICT scale_out) noexcept {
+                           std::int8_t* LOWBIT_RESTRICT L, float* LOWBIT_RESTRICT scale_out,
+                           float* LOWBIT_RESTRICT iscale_out = nullptr) noexcept {
     using detail_::fence;
     float xt[N][G], wt[N][G], wx[N][G], t[N][G], lf[N][G], pa[N][G], pb[N][G];
     std::int8_t cur[N][G], best[N][G];
@@ -643,8 +653,8 @@ void symmetric_codes_lanes(int nmax, const float* LOWBIT_RESTRICT x, const float
                 suml2[g] += pb[i][g];
             }
     };
-    float iscale[G], scale[G], best_score[G], sumlx[G], suml2[G];
-    for (int g = 0; g < G; ++g) iscale[g] = static_cast<float>(-nmax) / max[g];
+    float iscale[G], scale[G], best_score[G], best_iscale[G], sumlx[G], suml2[G];
+    for (int g = 0; g < G; ++g) best_iscale[g] = iscale[g] = static_cast<float>(-nmax) / max[g];
     codes(iscale);
     std::memcpy(best, cur, sizeof best);
     sums(sumlx, suml2);
@@ -665,12 +675,15 @@ void symmetric_codes_lanes(int nmax, const float* LOWBIT_RESTRICT x, const float
             const float s = sumlx[g] / (better ? suml2[g] : 1.0f);
             scale[g] = better ? s : scale[g];
             best_score[g] = better ? s * sumlx[g] : best_score[g];
+            best_iscale[g] = better ? iscale[g] : best_iscale[g];
         }
         for (int i = 0; i < N; ++i)
             for (int g = 0; g < G; ++g) best[i][g] = static_cast<std::int8_t>((cur[i][g] & take[g]) | (best[i][g] & ~take[g]));
     }
     for (int g = 0; g < G; ++g) {
         scale_out[g] = flat[g] ? 0.0f : scale[g];
+        if (iscale_out) iscale_out[g] = best_iscale[g];
+        if (!L) continue;
         for (int i = 0; i < N; ++i)
             L[g * N + i] = flat[g] ? std::int8_t{0} : static_cast<std::int8_t>(best[i][g] + nmax);
     }
@@ -693,9 +706,10 @@ struct portable_engine {
                        float rmin, float rdelta, int nstep, bool use_mad) noexcept {
         affine_codes_weighted_lanes<N, G>(nmax, x, weights, L, scale, the_min, rmin, rdelta, nstep, use_mad);
     }
+    /// Each group's scale, and the factor its codes are computed with (symmetric_codes_for).
     template <int N, int G>
-    static void symmetric(int nmax, const float* x, const float* weights, std::int8_t* L, float* scale) noexcept {
-        symmetric_codes_lanes<N, G>(nmax, x, weights, L, scale);
+    static void symmetric(int nmax, const float* x, const float* weights, float* scale, float* iscale) noexcept {
+        symmetric_codes_lanes<N, G>(nmax, x, weights, nullptr, scale, iscale);
     }
     /// (L null: the codes are not wanted, only the scales)
     template <int N, int G>

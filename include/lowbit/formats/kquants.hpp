@@ -350,6 +350,7 @@ private:
         constexpr int B = Engine::template batch<nsub>;
         constexpr int values = B * super_block;
         float scale[B * nsub], min[B * nsub] = {}, weight_sum[B * nsub], w[values];
+        float iscale[B * nsub]; // the symmetric search's: the factor of each sub-block's codes
         float x_pad[values], q_pad[values]; // a short last batch repeats its last block
         std::uint8_t L[values];
         for (std::int64_t i = 0; i < nb; i += B) {
@@ -368,25 +369,26 @@ private:
             for (int b = 0; b < B; ++b)
                 sub_block_weights<R>(xb + super_block * b, qb ? qb + super_block * b : nullptr, w + super_block * b,
                                      weight_sum + nsub * b);
+            // The symmetric searches run for the scales alone: their codes are wanted only where a
+            // stored scale is zero, rarely, and requantize finds those itself.
             if constexpr (R.search == sub_search::symmetric_refined) {
-                // only the scales: the codes are wanted where a stored scale is zero, rarely (requantize)
                 Engine::template symmetric_refined<sub, B * nsub>(code_offset, xb, nullptr, scale);
             } else if constexpr (R.search == sub_search::symmetric) {
                 const float* weights = R.weights == weighting::x_squared ? nullptr : R.weights == weighting::imatrix ? qb : w;
-                Engine::template symmetric<sub, B * nsub>(code_offset, xb, weights, reinterpret_cast<std::int8_t*>(L), scale);
+                Engine::template symmetric<sub, B * nsub>(code_offset, xb, weights, scale, iscale);
             } else if constexpr (R.search == sub_search::affine) {
                 static_assert(R.weights != weighting::imatrix && R.weights != weighting::x_squared);
                 Engine::template affine<sub, B * nsub>(code_max, xb, w, L, scale, min, R.rmin, R.rdelta, R.nstep, R.use_mad);
             }
             for (int b = 0; b < count; ++b)
                 finish_block<R, Engine>(xb + super_block * b, scale + nsub * b, min + nsub * b, weight_sum + nsub * b,
-                                L + super_block * b, y[i + b]);
+                                        iscale + nsub * b, L + super_block * b, y[i + b]);
         }
     }
 
     template <const recipe& R, class Engine>
     static void finish_block(const float* x, const float* scale, const float* min, const float* weight_sum,
-                             std::uint8_t* L, block& b) noexcept {
+                             const float* iscale, std::uint8_t* L, block& b) noexcept {
         int sc[nsub], mn[nsub] = {};
         float d = 0.0f, dmin = 0.0f;
         if (!code_scales<R>(scale, min, weight_sum, sc, mn, d, dmin)) {
@@ -397,7 +399,7 @@ private:
         b.d = to_f16(d);
         if constexpr (affine) b.dmin = to_f16(dmin);
 
-        requantize<R, Engine>(x, b, L);
+        requantize<R, Engine>(x, iscale, b, L);
         pack_codes(L, b);
     }
 
@@ -507,9 +509,11 @@ private:
 
     /// Final codes against the scales as stored (rounded to half precision and to their codes), so
     /// that dequantization reproduces what the codes were chosen for. Sub-blocks whose stored scale
-    /// is zero keep their search codes.
+    /// is zero keep their search codes; the symmetric searches ran for the scales alone, and
+    /// `iscale` holds the factor each sub-block's codes are computed with (symmetric: moving the
+    /// codes out of the searches' lanes had taken 6% of q6_K's quantizer, a tenth of q3_K's).
     template <const recipe& R, class Engine>
-    static void requantize(const float* x, const block& b, std::uint8_t* L) noexcept {
+    static void requantize(const float* x, const float* iscale, const block& b, std::uint8_t* L) noexcept {
         int sc[nsub], mn[nsub];
         scales::decode(b.scales, sc, mn);
         const float d = to_f32(b.d);
@@ -521,14 +525,19 @@ private:
             // (symmetric codes: (x + 0) / dj rounds to the reference's x / dj, a zero being a zero)
             if constexpr (affine) mj[j] = mul(to_f32(b.dmin), static_cast<float>(mn[j]));
         }
-        // The code-by-code search (q3_K) ran for the scales alone (moving every sub-block's codes
-        // out of the search's lanes had taken a tenth of q3_K's quantizer); the sub-blocks whose
-        // stored scale is zero get their codes here, one by one (a sub-block of values below
-        // group_max_eps at once: codes 0), or by the engine's search of the whole super-block
-        // where more than two would need the whole search.
+        auto* codes = reinterpret_cast<std::int8_t*>(L);
+        if constexpr (R.search == sub_search::symmetric) {
+            for (int j = 0; j < nsub && some_zero; ++j) {
+                if (dj[j] != 0.0f) continue;
+                if (search::flat_group(sub, x + sub * j)) std::memset(codes + sub * j, 0, sub);
+                else search::symmetric_codes_for(sub, code_offset, iscale[j], x + sub * j, codes + sub * j);
+            }
+        }
+        // The code-by-code search (q3_K) has no one factor: its codes are found one sub-block at a
+        // time (a sub-block below group_max_eps at once: codes 0), or by the engine's search of the
+        // whole super-block where more than two would need the whole search.
         if constexpr (R.search == sub_search::symmetric_refined) {
             if (some_zero) {
-                auto* codes = reinterpret_cast<std::int8_t*>(L);
                 int searched = 0;
                 for (int j = 0; j < nsub; ++j) searched += dj[j] == 0.0f && !search::flat_group(sub, x + sub * j);
                 if (searched > 2) {
