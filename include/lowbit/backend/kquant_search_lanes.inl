@@ -344,15 +344,18 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
     vf max[S], wx[N][S], xlow[S], xhigh[S];
     vm flat[S];
     bool finite = true;
+    const vf inf = V::set1(std::numeric_limits<float>::infinity());
     for (int s = 0; s < S; ++s) {
         max[s] = signed_max(N, [&](int i) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return X(i, s); }, flat[s]);
         xlow[s] = xhigh[s] = X(0, s);
+        vm fin = V::lt(V::abs(X(0, s)), inf);
         for (int i = 0; i < N; ++i) {
             wx[i][s] = V::mul(Wt(i, s), X(i, s));
-            finite &= V::all(V::lt(V::abs(X(i, s)), V::set1(std::numeric_limits<float>::infinity())));
+            fin = V::mand(fin, V::lt(V::abs(X(i, s)), inf));
             xlow[s] = V::min(xlow[s], X(i, s));
             xhigh[s] = V::max(xhigh[s], X(i, s));
         }
+        finite &= V::all(fin);
     }
 
     // With finite values |iscale * x| <= nmax + 1 (max is the value of largest magnitude), so the
