@@ -346,7 +346,6 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
     bool finite = true;
     const vf inf = V::set1(std::numeric_limits<float>::infinity());
     for (int s = 0; s < S; ++s) {
-        max[s] = signed_max(N, [&](int i) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return X(i, s); }, flat[s]);
         xlow[s] = xhigh[s] = X(0, s);
         vm fin = V::lt(V::abs(X(0, s)), inf);
         for (int i = 0; i < N; ++i) {
@@ -355,7 +354,17 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
             xlow[s] = V::min(xlow[s], X(i, s));
             xhigh[s] = V::max(xhigh[s], X(i, s));
         }
-        finite &= V::all(fin);
+        const bool set_finite = V::all(fin);
+        finite &= set_finite;
+        // The value of largest magnitude is the lowest or the highest, unless both are (v and -v):
+        // then it is the first of them, and signed_max finds it (as it does with a NaN or an inf).
+        const vf al = V::abs(xlow[s]), ah = V::abs(xhigh[s]);
+        if (set_finite && !V::any(V::mand(V::mnot(V::neq(al, ah)), V::neq(xlow[s], xhigh[s])))) {
+            flat[s] = V::lt(V::max(al, ah), V::set1(search::group_max_eps));
+            max[s] = V::select(flat[s], one, V::select(V::gt(ah, al), xhigh[s], xlow[s]));
+        } else {
+            max[s] = signed_max(N, [&](int i) LOWBIT_LANES_TARGET LOWBIT_LAMBDA_INLINE { return X(i, s); }, flat[s]);
+        }
     }
 
     // With finite values |iscale * x| <= nmax + 1 (max is the value of largest magnitude), so the
