@@ -677,6 +677,7 @@ void symmetric_codes_lanes(int nmax, const float* LOWBIT_RESTRICT x, const float
             best_score[g] = better ? s * sumlx[g] : best_score[g];
             best_iscale[g] = better ? iscale[g] : best_iscale[g];
         }
+        if (!L) continue; // (the codes not wanted: best_iscale stands for them)
         for (int i = 0; i < N; ++i)
             for (int g = 0; g < G; ++g) best[i][g] = static_cast<std::int8_t>((cur[i][g] & take[g]) | (best[i][g] & ~take[g]));
     }

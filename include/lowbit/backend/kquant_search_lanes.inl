@@ -347,7 +347,7 @@ LOWBIT_LANES_TARGET void symmetric_search(int nmax, const float* x, const float*
     const vf inf = V::set1(std::numeric_limits<float>::infinity());
     for (int s = 0; s < S; ++s) {
         xlow[s] = xhigh[s] = X(0, s);
-        vm fin = V::lt(V::abs(X(0, s)), inf);
+        vm fin = V::mnot(V::none());
         for (int i = 0; i < N; ++i) {
             wx[i][s] = V::mul(Wt(i, s), X(i, s));
             fin = V::mand(fin, V::lt(V::abs(X(i, s)), inf));

@@ -527,10 +527,12 @@ private:
         }
         auto* codes = reinterpret_cast<std::int8_t*>(L);
         if constexpr (R.search == sub_search::symmetric) {
-            for (int j = 0; j < nsub && some_zero; ++j) {
-                if (dj[j] != 0.0f) continue;
-                if (search::flat_group(sub, x + sub * j)) std::memset(codes + sub * j, 0, sub);
-                else search::symmetric_codes_for(sub, code_offset, iscale[j], x + sub * j, codes + sub * j);
+            if (some_zero) {
+                for (int j = 0; j < nsub; ++j) {
+                    if (dj[j] != 0.0f) continue;
+                    if (search::flat_group(sub, x + sub * j)) std::memset(codes + sub * j, 0, sub);
+                    else search::symmetric_codes_for(sub, code_offset, iscale[j], x + sub * j, codes + sub * j);
+                }
             }
         }
         // The code-by-code search (q3_K) has no one factor: its codes are found one sub-block at a
