@@ -1,7 +1,8 @@
 // lowbit — AVX2 (+FMA, F16C) kernels for the float and legacy block formats.
 //
 // Dequantize and quantize reproduce the scalar path bit for bit: the same IEEE operations in
-// the same order, products kept unfused (x86::opaque). Dots may round differently from the
+// the same order, products kept unfused (x86::opaque) unless they are exact (the affine formats'
+// dequantize: one FMA). Dots may round differently from the
 // scalar path (they sum in another order) but stay within float accuracy.
 #pragma once
 
@@ -37,15 +38,16 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i legacy_values(const typename format
     }
 }
 
-/// Stores d*(q - offset) [+ m] for the 32 codes (as int8 after the offset is removed).
+/// Stores d*(q - offset) [+ m] for the 32 codes (as int8 after the offset is removed). The
+/// affine formats' d * q + m is one FMA: d, a binary16, has 11 significant bits and q (q4_1,
+/// q5_1) at most 5, so the product is exact and rounding it first would change nothing.
 template <bool Affine, bool Stream = false>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void store_block_avx2(__m256i q, __m256 d, __m256 m, float* y) noexcept {
     const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
     const __m128i part[4] = {lo, _mm_unpackhi_epi64(lo, lo), hi, _mm_unpackhi_epi64(hi, hi)};
     for (int k = 0; k < 4; ++k) {
-        __m256 v = _mm256_mul_ps(i8_to_ps(part[k]), d);
-        if constexpr (Affine) v = _mm256_add_ps(opaque(v), m);
-        store8<Stream>(y + 8 * k, v);
+        if constexpr (Affine) store8<Stream>(y + 8 * k, _mm256_fmadd_ps(i8_to_ps(part[k]), d, m));
+        else store8<Stream>(y + 8 * k, _mm256_mul_ps(i8_to_ps(part[k]), d));
     }
 }
 

@@ -220,9 +220,20 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
         }
     }
 
-    /// dl * code, rounded, minus ml (the affine formats' value, as the scalar path computes it)
+    /// dl * code, rounded, minus ml (the affine formats' value, as the scalar path computes it);
+    /// Fused: in one FMA, for blocks where K::fused_values_exact holds. On an AVX2-only Zen 4:
+    /// q4_K 6.7 -> 5.65, q5_K 8.8 -> 7.2 reference cycles per 32 values.
+    template <bool Fused>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static __m256 affine_values(__m256i codes, __m256 scale, __m256 min) noexcept {
-        return _mm256_sub_ps(x86::opaque(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(codes))), min);
+        if constexpr (Fused) return _mm256_fmsub_ps(scale, _mm256_cvtepi32_ps(codes), min);
+        else return _mm256_sub_ps(x86::opaque(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(codes))), min);
+    }
+
+    /// body.template operator()<Fused>() for block b
+    template <class Body>
+    LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void fused_or_not(const block& b, const Body& body) noexcept {
+        if (K::fused_values_exact(b)) body.template operator()<true>();
+        else body.template operator()<false>();
     }
 
     /// Affine codes whose sub-blocks 2p and 2p + 1 (of 32 values) have their low four bits in
@@ -280,40 +291,44 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
             x86::kquant_sub_scales<K>(x[i], dl, ml);
             float* out = y + 256 * i;
             if constexpr (nibble_pairs) {
-                const std::uint8_t* field = x[i].*K::policy::low_field;
-                for (int p = 0; p < K::nsub / 2; ++p) {
-                    const __m256 s0 = _mm256_broadcast_ss(dl + 2 * p), m0 = _mm256_broadcast_ss(ml + 2 * p);
-                    const __m256 s1 = _mm256_broadcast_ss(dl + 2 * p + 1), m1 = _mm256_broadcast_ss(ml + 2 * p + 1);
-                    const std::uint8_t* bytes = field + 32 * p;
-                    LOWBIT_UNROLL
-                    for (int g = 0; g < 4; ++g) {
-                        const __m256i raw = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + 8 * g)));
-                        x86::store8<Stream>(out + 64 * p + 8 * g, affine_values(_mm256_and_si256(raw, _mm256_set1_epi32(15)), s0, m0));
-                        x86::store8<Stream>(out + 64 * p + 32 + 8 * g, affine_values(_mm256_srli_epi32(raw, 4), s1, m1));
+                fused_or_not(x[i], [&]<bool Fused>() LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
+                    const std::uint8_t* field = x[i].*K::policy::low_field;
+                    for (int p = 0; p < K::nsub / 2; ++p) {
+                        const __m256 s0 = _mm256_broadcast_ss(dl + 2 * p), m0 = _mm256_broadcast_ss(ml + 2 * p);
+                        const __m256 s1 = _mm256_broadcast_ss(dl + 2 * p + 1), m1 = _mm256_broadcast_ss(ml + 2 * p + 1);
+                        const std::uint8_t* bytes = field + 32 * p;
+                        LOWBIT_UNROLL
+                        for (int g = 0; g < 4; ++g) {
+                            const __m256i raw = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + 8 * g)));
+                            x86::store8<Stream>(out + 64 * p + 8 * g, affine_values<Fused>(_mm256_and_si256(raw, _mm256_set1_epi32(15)), s0, m0));
+                            x86::store8<Stream>(out + 64 * p + 32 + 8 * g, affine_values<Fused>(_mm256_srli_epi32(raw, 4), s1, m1));
+                        }
                     }
-                }
+                });
                 continue;
             }
             if constexpr (nibble_pairs_high_bit) {
-                const std::uint8_t* lf = x[i].*K::policy::low_field;
-                const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].*K::policy::high_field));
-                for (int p = 0; p < K::nsub / 2; ++p) {
-                    const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lf + 32 * p));
-                    const __m256i hb = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * p));
-                    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
-                    const __m256i c0 = _mm256_or_si256(_mm256_and_si256(ql, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), b4));
-                    const __m256i c1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), m4), _mm256_and_si256(_mm256_slli_epi16(hb, 3), b4));
-                    const __m256 s0 = _mm256_broadcast_ss(dl + 2 * p), m0 = _mm256_broadcast_ss(ml + 2 * p);
-                    const __m256 s1 = _mm256_broadcast_ss(dl + 2 * p + 1), m1 = _mm256_broadcast_ss(ml + 2 * p + 1);
-                    const auto four = [&](__m256i bytes, __m256 sc, __m256 mn, float* o) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
-                        x86::store8<Stream>(o, affine_values(x86::widen8<0>(bytes), sc, mn));
-                        x86::store8<Stream>(o + 8, affine_values(x86::widen8<1>(bytes), sc, mn));
-                        x86::store8<Stream>(o + 16, affine_values(x86::widen8<2>(bytes), sc, mn));
-                        x86::store8<Stream>(o + 24, affine_values(x86::widen8<3>(bytes), sc, mn));
-                    };
-                    four(c0, s0, m0, out + 64 * p);
-                    four(c1, s1, m1, out + 64 * p + 32);
-                }
+                fused_or_not(x[i], [&]<bool Fused>() LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
+                    const std::uint8_t* lf = x[i].*K::policy::low_field;
+                    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].*K::policy::high_field));
+                    for (int p = 0; p < K::nsub / 2; ++p) {
+                        const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lf + 32 * p));
+                        const __m256i hb = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * p));
+                        const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+                        const __m256i c0 = _mm256_or_si256(_mm256_and_si256(ql, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), b4));
+                        const __m256i c1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), m4), _mm256_and_si256(_mm256_slli_epi16(hb, 3), b4));
+                        const __m256 s0 = _mm256_broadcast_ss(dl + 2 * p), m0 = _mm256_broadcast_ss(ml + 2 * p);
+                        const __m256 s1 = _mm256_broadcast_ss(dl + 2 * p + 1), m1 = _mm256_broadcast_ss(ml + 2 * p + 1);
+                        const auto four = [&](__m256i bytes, __m256 sc, __m256 mn, float* o) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
+                            x86::store8<Stream>(o, affine_values<Fused>(x86::widen8<0>(bytes), sc, mn));
+                            x86::store8<Stream>(o + 8, affine_values<Fused>(x86::widen8<1>(bytes), sc, mn));
+                            x86::store8<Stream>(o + 16, affine_values<Fused>(x86::widen8<2>(bytes), sc, mn));
+                            x86::store8<Stream>(o + 24, affine_values<Fused>(x86::widen8<3>(bytes), sc, mn));
+                        };
+                        four(c0, s0, m0, out + 64 * p);
+                        four(c1, s1, m1, out + 64 * p + 32);
+                    }
+                });
                 continue;
             }
             [&]<int... J>(std::integer_sequence<int, J...>) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
@@ -343,7 +358,7 @@ struct kernels<formats::kquant_format<P>, backend::avx2> {
                             } else {
                                 __m256i q = codes.template operator()<true>();
                                 if constexpr (K::affine) {
-                                    v = affine_values(q, scale, min);
+                                    v = affine_values<false>(q, scale, min);
                                 } else {
                                     q = _mm256_sub_epi32(q, _mm256_set1_epi32(K::code_offset));
                                     v = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(q));

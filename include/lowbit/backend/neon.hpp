@@ -1,7 +1,8 @@
 // lowbit — NEON kernels (aarch64) for the float, legacy and K-quant formats.
 //
 // As on x86, dequantize and quantize reproduce the scalar path bit for bit: products pass through
-// neon::opaque before an addition (GCC contracts vmulq + vaddq into fmla otherwise), and q8's
+// neon::opaque before an addition (GCC contracts vmulq + vaddq into fmla otherwise) unless they
+// are exact (the affine formats' dequantize: one fmla), and q8's
 // rounding (half away from zero) is the fcvtas instruction itself. The dot-product extension
 // (sdot) is reached through a target attribute, so a baseline armv8-a build uses it when the CPU
 // reports it.
@@ -80,15 +81,15 @@ LOWBIT_NEON_INLINE void legacy_codes(const typename formats::legacy_format<Bits,
     }
 }
 
-/// Sixteen int8 -> four vectors of four floats, each times d (then + m, unfused).
+/// Sixteen int8 -> four vectors of four floats, each times d (then + m, fused: callers pass
+/// only codes and scales whose products are exact, so that rounding them first changes nothing).
 template <bool Affine>
 LOWBIT_NEON_INLINE void store16(int8x16_t q, float d, float m, float* y) noexcept {
     const int16x8_t a = vmovl_s8(vget_low_s8(q)), b = vmovl_s8(vget_high_s8(q));
     const int32x4_t w[4] = {vmovl_s16(vget_low_s16(a)), vmovl_s16(vget_high_s16(a)), vmovl_s16(vget_low_s16(b)), vmovl_s16(vget_high_s16(b))};
     for (int k = 0; k < 4; ++k) {
-        float32x4_t v = vmulq_n_f32(vcvtq_f32_s32(w[k]), d);
-        if constexpr (Affine) v = vaddq_f32(opaque(v), vdupq_n_f32(m));
-        vst1q_f32(y + 4 * k, v);
+        if constexpr (Affine) vst1q_f32(y + 4 * k, vfmaq_n_f32(vdupq_n_f32(m), vcvtq_f32_s32(w[k]), d));
+        else vst1q_f32(y + 4 * k, vmulq_n_f32(vcvtq_f32_s32(w[k]), d));
     }
 }
 
@@ -389,6 +390,7 @@ struct kernels<formats::kquant_format<P>, backend::neon> {
             const float d = neon::half_to_float(x[i].d);
             float dmin = 0.0f;
             if constexpr (K::affine) dmin = neon::half_to_float(x[i].dmin);
+            const bool fused = K::fused_values_exact(x[i]);
             for (int h = 0; h < 16; ++h) {
                 const int j = 16 * h / K::sub;
                 const float dl = d * static_cast<float>(sc[j] - scales::offset);
@@ -396,9 +398,13 @@ struct kernels<formats::kquant_format<P>, backend::neon> {
                 float* o = y + 256 * i + 16 * h;
                 if constexpr (K::affine) {
                     const float ml = dmin * static_cast<float>(mn[j]);
-                    float tmp[16];
-                    neon::store16<false>(q, dl, 0.0f, tmp);
-                    for (int k = 0; k < 4; ++k) vst1q_f32(o + 4 * k, vsubq_f32(neon::opaque(vld1q_f32(tmp + 4 * k)), vdupq_n_f32(ml)));
+                    if (fused) { // dl * code - ml as dl * code + -ml, one FMA
+                        neon::store16<true>(q, dl, -ml, o);
+                    } else {
+                        float tmp[16];
+                        neon::store16<false>(q, dl, 0.0f, tmp);
+                        for (int k = 0; k < 4; ++k) vst1q_f32(o + 4 * k, vsubq_f32(neon::opaque(vld1q_f32(tmp + 4 * k)), vdupq_n_f32(ml)));
+                    }
                 } else {
                     neon::store16<false>(q, dl, 0.0f, o);
                 }

@@ -11,6 +11,7 @@
 // which sub-block search, which weights, which parameters, and how the sub-scales become codes.
 #pragma once
 
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -264,6 +265,23 @@ struct super_block_format {
     /// Symmetric codes stand for code - code_offset.
     static constexpr int code_offset = affine ? 0 : 1 << (code_bits - 1);
     static_assert(scales::count == nsub);
+    /// Affine formats whose products dl * code are exact in binary32: dl = d * sc has at most 11
+    /// significant bits (d, a binary16) plus the scale's, and the code adds its own (q4_K, q5_K:
+    /// 11 + 6 + 5 <= 24). Rounding such a product before subtracting ml changes nothing (signed
+    /// zeros included: x - y is x + -y), so a kernel may compute dl * code - ml in one FMA and
+    /// give this path's floats, for blocks where fused_values_exact holds.
+    static constexpr bool exact_affine_products =
+        affine && scales::min_value >= 0 && 11 + std::bit_width(static_cast<unsigned>(scales::max_value)) + code_bits <= 24;
+    /// exact_affine_products, and the block's d and dmin finite: no NaN then arises, whose sign
+    /// and payload would depend on the FMA's operand order (a NaN ml, negated for an addition,
+    /// would come out with its sign flipped). Other blocks take the unfused operations.
+    static bool fused_values_exact(const block& b) noexcept {
+        if constexpr (!exact_affine_products) {
+            return false;
+        } else {
+            return ((b.d.bits & 0x7C00u) != 0x7C00u) & ((b.dmin.bits & 0x7C00u) != 0x7C00u);
+        }
+    }
 
     /// The 256 codes of a block, each in [0, code_max].
     static void unpack_codes(const block& b, std::uint8_t* q) noexcept {
