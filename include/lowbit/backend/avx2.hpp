@@ -40,7 +40,8 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i legacy_values(const typename format
 
 /// Stores d*(q - offset) [+ m] for the 32 codes (as int8 after the offset is removed). The
 /// affine formats' d * q + m is one FMA: d, a binary16, has 11 significant bits and q (q4_1,
-/// q5_1) at most 5, so the product is exact and rounding it first would change nothing.
+/// q5_1) at most 5, so the product is exact and rounding it first would change nothing. (Where
+/// d and m are both NaN, which one comes out depends on operand order, as in the scalar path.)
 template <bool Affine, bool Stream = false>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 void store_block_avx2(__m256i q, __m256 d, __m256 m, float* y) noexcept {
     const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
