@@ -198,6 +198,12 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i dot_u8_avx2(__m256i x, __m256i y) n
     return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
 }
 
+/// a * b in eight lanes, each half broadcast by its load and converted there: no moves from
+/// general registers, no broadcast of the product (legacy_dot's scales per pair)
+LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 half_product8(const f16& a, const f16& b) noexcept {
+    return _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(a.bits))), _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(b.bits))));
+}
+
 /// The dot driver of the 32-value block formats: scales converted eight blocks at a time, the
 /// per-block int32 sums (Kernels::block_sums) scaled and summed in two chains. Formats with a min term
 /// (q4_1, q5_1 against q8_1) add m_x * s_y per block; kernels whose block sums are cheap
@@ -210,14 +216,9 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float legacy_dot(const XB* x, const YB* y, 
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
     std::int64_t i = 0;
     if constexpr (Kernels::scales_per_pair) { // two blocks a step, each pair's scales on their own
-        // (each half broadcast by its load and converted in eight lanes: no moves from general
-        // registers, no broadcast of the product)
-        const auto scale = [](const XB& a, const YB& b) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
-            return _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(a.d.bits))), _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(b.d.bits))));
-        };
         for (; i + 2 <= nb; i += 2) {
-            const __m256 d0 = scale(x[i], y[i]);
-            const __m256 d1 = scale(x[i + 1], y[i + 1]);
+            const __m256 d0 = half_product8(x[i].d, y[i].d);
+            const __m256 d1 = half_product8(x[i + 1].d, y[i + 1].d);
             acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i], y[i])), d0, acc0);
             acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + 1], y[i + 1])), d1, acc1);
         }
