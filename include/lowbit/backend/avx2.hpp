@@ -198,36 +198,32 @@ LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256i dot_u8_avx2(__m256i x, __m256i y) n
     return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1));
 }
 
-/// a * b in eight lanes, each half broadcast by its load and converted there: no moves from
-/// general registers, no broadcast of the product (legacy_dot's scales per pair)
-LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 __m256 half_product8(const f16& a, const f16& b) noexcept {
-    return _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(a.bits))), _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(b.bits))));
-}
-
 /// The dot driver of the 32-value block formats: scales converted eight blocks at a time, the
 /// per-block int32 sums (Kernels::block_sums) scaled and summed in two chains. Formats with a min term
-/// (q4_1, q5_1 against q8_1) add m_x * s_y per block; kernels whose block sums are cheap
-/// (Kernels::scales_per_pair) convert each pair's scales on their own instead. (The VNNI backend
-/// has its own driver, x86::legacy_dot_pairs, two blocks per 512-bit vector.)
+/// (q4_1, q5_1 against q8_1) add m_x * s_y per block. (The VNNI backend has its own driver,
+/// x86::legacy_dot_pairs, two blocks per 512-bit vector.)
+///
+/// The scale products of eight blocks are computed while the eight before them are summed. Read
+/// back right after they were stored, the broadcasts waited for the store, and the blocks with
+/// them; q8_0, whose block sums are cheapest, had gone around it by converting each pair's
+/// scales on their own (3.99 -> 3.50 reference cycles per 32 values). A group ahead, on an
+/// AVX2-only Zen 4: q8_0 3.50 -> 3.43, q4_1 3.71 -> 3.40, q4_0 3.69 -> 3.61, q5_1 4.90 -> 4.80.
 template <class Kernels, class XB, class YB>
 LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 float legacy_dot(const XB* x, const YB* y, std::int64_t n) noexcept {
     constexpr bool with_min = requires(const XB& b) { b.m; };
     const std::int64_t nb = n / 32;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
     std::int64_t i = 0;
-    if constexpr (Kernels::scales_per_pair) { // two blocks a step, each pair's scales on their own
-        for (; i + 2 <= nb; i += 2) {
-            const __m256 d0 = half_product8(x[i].d, y[i].d);
-            const __m256 d1 = half_product8(x[i + 1].d, y[i + 1].d);
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i], y[i])), d0, acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + 1], y[i + 1])), d1, acc1);
-        }
-    }
-    for (; i + 8 <= nb; i += 8) {
-        alignas(32) float d[8];
+    alignas(32) float products8[2][8];
+    const auto products = [&](std::int64_t at, float (&out)[8]) LOWBIT_TARGET_AVX2 LOWBIT_LAMBDA_INLINE {
         __m256 dy, sy; // d and s of the partner: s only with mins
-        leading_halves8<with_min>(y + i, dy, sy);
-        scale_products8<with_min>(x + i, dy, sy, d, mins);
+        leading_halves8<with_min>(y + at, dy, sy);
+        scale_products8<with_min>(x + at, dy, sy, out, mins);
+    };
+    if (i + 8 <= nb) products(i, products8[0]);
+    for (int g = 0; i + 8 <= nb; i += 8, g ^= 1) {
+        if (i + 16 <= nb) products(i + 8, products8[g ^ 1]);
+        const float* d = products8[g];
         for (int k = 0; k < 8; k += 2) {
             acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k], y[i + k])), _mm256_broadcast_ss(d + k), acc0);
             acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Kernels::block_sums(x[i + k + 1], y[i + k + 1])), _mm256_broadcast_ss(d + k + 1), acc1);
@@ -251,10 +247,6 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
     using F = formats::legacy_format<Bits, Affine>;
     using block = typename F::block;
     using partner_block = typename F::partner::block;
-    /// (x86::legacy_dot: the eight-block scale packing pays here, q4_0 3.7 against 4.8 reference
-    /// cycles per 32 values with scales per pair, on an AVX2-only Zen 4)
-    static constexpr bool scales_per_pair = false;
-
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_block(const block& x, __m256 d, __m256 m, float* y) noexcept {
         x86::store_block_avx2<Affine, Stream>(x86::legacy_values<Bits, Affine>(x), d, m, y);
@@ -273,10 +265,15 @@ struct kernels<formats::legacy_format<Bits, Affine>, backend::avx2> {
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
-        for (; i + 8 <= nb; i += 8) {
-            alignas(32) float d[8], m[8] = {};
-            x86::block_scales8<Affine>(x + i, d, m);
-            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm256_broadcast_ss(d + k), _mm256_broadcast_ss(m + k), y + 32 * (i + k));
+        // eight blocks' scales converted while the eight before them are dequantized, as in the
+        // avx512 kernels: read back right after they were stored, the broadcasts waited for the
+        // stores, and with them the blocks (q8_0 below: 4.85 -> 3.9 reference cycles per 32
+        // values on an AVX2-only Zen 4, the stores alone taking 3.73)
+        alignas(32) float ds[2][8], ms[2][8] = {};
+        if (nb >= 8) x86::block_scales8<Affine>(x, ds[0], ms[0]);
+        for (int g = 0; i + 8 <= nb; i += 8, g ^= 1) {
+            if (i + 16 <= nb) x86::block_scales8<Affine>(x + i + 8, ds[g ^ 1], ms[g ^ 1]);
+            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm256_broadcast_ss(ds[g] + k), _mm256_broadcast_ss(ms[g] + k), y + 32 * (i + k));
         }
         for (; i < nb; ++i) {
             float m = 0.0f;
@@ -324,12 +321,6 @@ template <class F>
 struct kernels<F, backend::avx2> {
     using block = typename F::block;
     static constexpr bool has_sum = std::same_as<F, formats::q8_1>;
-    /// (x86::legacy_dot: q8_0 against q8_0, two plain 34-byte blocks, does not pay for the
-    /// eight-block scale packing: 3.99 -> 3.66 reference cycles per 32 values with scales per
-    /// pair on an AVX2-only Zen 4, the reference's own 3.66; 3.50 with each block's two scales
-    /// converted from broadcast loads, and vpabsb for one of the two vpsignb. Without any scales
-    /// the loop runs at 2.39. q8_1 has its sums and keeps the packing)
-    static constexpr bool scales_per_pair = !has_sum;
 
     template <bool Stream>
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_block(const block& x, __m256 d, float* y) noexcept {
@@ -352,10 +343,13 @@ struct kernels<F, backend::avx2> {
     LOWBIT_X86_INLINE LOWBIT_TARGET_AVX2 static void dequantize_impl(const block* x, float* y, std::int64_t n) noexcept {
         const std::int64_t nb = n / 32;
         std::int64_t i = 0;
-        for (; i + 8 <= nb; i += 8) {
-            alignas(32) float d[8];
-            _mm256_store_ps(d, x86::halves8<&block::d>(x + i));
-            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm256_broadcast_ss(d + k), y + 32 * (i + k));
+        // as the legacy formats' loop above
+        alignas(32) float d[2][8];
+        if (nb >= 8) _mm256_store_ps(d[0], x86::halves8<&block::d>(x));
+        for (int g = 0; i + 8 <= nb; i += 8, g ^= 1) {
+            if (i + 16 <= nb) _mm256_store_ps(d[g ^ 1], x86::halves8<&block::d>(x + i + 8));
+            x86::through_memory(d);
+            for (int k = 0; k < 8; ++k) dequantize_block<Stream>(x[i + k], _mm256_broadcast_ss(d[g] + k), y + 32 * (i + k));
         }
         for (; i < nb; ++i) dequantize_block<Stream>(x[i], _mm256_set1_ps(x86::half_to_float(x[i].d)), y + 32 * i);
     }
